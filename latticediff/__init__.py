@@ -1,0 +1,62 @@
+"""latticediff: phases of data distributions and strictly local diffusion models on lattices.
+
+``import latticediff as ld`` gives a flat namespace. It is light: NumPy only at import time;
+Numba kernels, torch, h5py and matplotlib load on first use of the names that need them.
+
+>>> import latticediff as ld
+>>> ld.Ising(L=8, T=2.0)
+Ising(L=8, T=2.0, h=0.0)
+>>> round(ld.exact.ising_energy(2.0), 6)
+-1.745564
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._version import __version__
+from .errors import DataFileError, LatticeDiffError, ParameterError, SamplingWarning
+from .systems import Ising, IsingChain, LoopGas, Potts, model_from_dict
+
+# name -> module that defines it; resolved lazily so heavy dependencies load only when used.
+_LAZY = {
+    "sample": "latticediff.mc.front",
+    "run_mc": "latticediff.mc.front",
+    "MCResult": "latticediff.mc.front",
+    "tau_int": "latticediff.mc.autocorr",
+    "write_samples": "latticediff.h5io",
+    "read_samples": "latticediff.h5io",
+    "list_datasets": "latticediff.h5io",
+    "validate_file": "latticediff.h5io",
+}
+_SUBMODULES = {"exact", "mc", "h5io", "noise", "nn", "info", "sweep", "plotting", "lattice"}
+
+__all__ = [
+    "__version__",
+    "Ising",
+    "Potts",
+    "LoopGas",
+    "IsingChain",
+    "model_from_dict",
+    "LatticeDiffError",
+    "ParameterError",
+    "DataFileError",
+    "SamplingWarning",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        mod = importlib.import_module(f"latticediff.{name}")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'latticediff' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
