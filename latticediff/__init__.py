@@ -28,6 +28,10 @@ _LAZY = {
     "read_samples": "latticediff.h5io",
     "list_datasets": "latticediff.h5io",
     "validate_file": "latticediff.h5io",
+    "append_samples": "latticediff.h5io",
+    "describe": "latticediff.h5io",
+    "SampleSet": "latticediff.h5io",
+    "content_id": "latticediff.h5io",
 }
 _SUBMODULES = {"exact", "mc", "h5io", "noise", "nn", "info", "sweep", "plotting", "lattice"}
 

@@ -13,5 +13,9 @@ class DataFileError(LatticeDiffError, OSError):
     """An HDF5 file is missing, unreadable, foreign to latticediff's schema, or corrupted."""
 
 
+class DataFileExistsError(DataFileError, FileExistsError):
+    """The target file exists and overwrite was not requested (CLI: --force)."""
+
+
 class SamplingWarning(UserWarning):
     """A Monte Carlo run whose statistics deserve a second look (e.g. thinning < 2 tau_int)."""
