@@ -7,7 +7,7 @@ Numba kernels, torch, h5py and matplotlib load on first use of the names that ne
 >>> ld.Ising(L=8, T=2.0)
 Ising(L=8, T=2.0, h=0.0)
 >>> round(ld.exact.ising_energy(2.0), 6)
--1.745564
+-1.745565
 """
 
 from __future__ import annotations

@@ -113,6 +113,7 @@ class MCResult:
             "n_chains": self.n_chains,
             "iid": self.iid,
             "tau_int": {k: v.to_dict() for k, v in self.tau_int.items()},
+            "tau_int_units": "sweeps",
             "info": self.info,
             "wall_time_s": round(self.wall_time, 3),
             "package_version": __version__,
