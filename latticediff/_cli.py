@@ -69,6 +69,10 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     d.add_argument("--seed", type=int, default=2026)
+
+    from .sweep.cli import add_sweep_parsers
+
+    _COMMANDS.update(add_sweep_parsers(sub))
     return p
 
 

@@ -46,6 +46,16 @@ from .ising2d import (
     ising_magnetization,
     ising_specific_heat,
 )
+from .noisy_chain import (
+    chain_cmi,
+    chain_decay_rate,
+    chain_denoiser_entropy,
+    chain_denoiser_gap,
+    chain_limits,
+    chain_markov_length,
+    chain_shell_entropy,
+    sample_noisy_chain,
+)
 
 __all__ = [
     # 2D Ising
@@ -62,6 +72,15 @@ __all__ = [
     "chain_energy",
     "chain_nn_correlation",
     "chain_correlation",
+    # noisy 1D chain (hidden Markov model, exact)
+    "chain_cmi",
+    "chain_decay_rate",
+    "chain_denoiser_entropy",
+    "chain_denoiser_gap",
+    "chain_limits",
+    "chain_markov_length",
+    "chain_shell_entropy",
+    "sample_noisy_chain",
     # enumeration
     "MAX_STATES",
     "n_states",

@@ -4,7 +4,7 @@ from numba import njit
 from latticediff.mc._rng import Xoshiro256Reference, next_u64, randbelow, seed_states, uniform
 
 
-@njit(cache=True)
+@njit
 def _draw(state, n):
     out = np.empty((n, 3), dtype=np.float64)
     for k in range(n):

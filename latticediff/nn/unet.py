@@ -1,0 +1,221 @@
+"""A global denoiser baseline with the local denoisers' interface, for any lattice size.
+
+:class:`GlobalDenoiser` is a small U-Net: residual 3x3 convolution blocks at ``levels + 1``
+resolutions (stride-2 convolutions down, nearest-neighbour interpolation back up to the *exact*
+size of the skip connection, so odd sizes and sizes that are not powers of two work), plus a
+global pathway at the coarsest level: the spatial mean of the features goes through an MLP and
+is added back at every site. Padding (circular for periodic lattices, zeros or reflection for
+images) is done explicitly with :func:`latticediff.nn.local.pad_lattice`.
+
+The strided path makes it only approximately translation-equivariant (exactly for shifts by
+multiples of ``2^levels``); it is a baseline, not a physics-respecting architecture.
+
+Receptive field: the whole lattice, at every size, because of the global-mean pathway (every
+output depends on every input). The convolutional path alone sees about
+``3 * 2^(levels+1)`` sites across.
+
+>>> import torch
+>>> from latticediff.nn.unet import GlobalDenoiser
+>>> net = GlobalDenoiser(1, 2, hidden=8, levels=2, seed=0)
+>>> net(torch.zeros(2, 1, 7, 7), torch.tensor([0.1, 0.9])).shape   # odd L is fine
+torch.Size([2, 2, 7, 7])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ParameterError
+from .local import (
+    _CONV,
+    FourierEmbedding,
+    _check_common,
+    _check_int,
+    _Denoiser,
+    _init_seeded,
+    pad_lattice,
+)
+
+__all__ = ["GlobalDenoiser"]
+
+
+class _PadConv(nn.Module):
+    """A k = 3 convolution (optionally strided) after explicit padding by 1."""
+
+    def __init__(self, conv, cin, cout, padding, dim, stride=1):
+        super().__init__()
+        self.conv = conv(cin, cout, 3, stride=stride)
+        self.padding, self.dim = padding, dim
+
+    def forward(self, h):
+        return self.conv(pad_lattice(h, 1, self.padding, self.dim))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, conv, ch, padding, dim, emb_dim):
+        super().__init__()
+        self.c1 = _PadConv(conv, ch, ch, padding, dim)
+        self.c2 = _PadConv(conv, ch, ch, padding, dim)
+        self.film = None if emb_dim is None else nn.Linear(emb_dim, 2 * ch)
+        if self.film is not None:
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+        self.dim = dim
+
+    def forward(self, h, emb):
+        y = h
+        if emb is not None:
+            scale, shift = self.film(emb).chunk(2, dim=1)
+            bshape = (h.shape[0], -1) + (1,) * self.dim
+            y = y * (1.0 + scale.view(bshape)) + shift.view(bshape)
+        y = self.c1(F.silu(y))
+        y = self.c2(F.silu(y))
+        return h + y
+
+
+class GlobalDenoiser(_Denoiser):
+    """U-Net-style denoiser whose receptive field is the whole lattice (any size, odd included).
+
+    Same call signature and output conventions as
+    :class:`~latticediff.nn.local.LocalDenoiser`: ``net(x, t)`` with ``x`` of shape
+    ``(n, in_channels, *shape)`` and one conditioning scalar per sample.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden : int
+        Channels at every resolution.
+    levels : int >= 0
+        Number of stride-2 downsamplings (a size-1 axis stays size 1).
+    padding : "circular" | "zeros" | "reflect"
+    dim : 1, 2 or 3
+    t_embedding, n_freq, emb_dim, prediction, seed : as for LocalDenoiser.
+
+    :meth:`flops_per_site` counts 2 x multiply-adds of all convolutions for a given lattice
+    shape, divided by the number of sites (coarse levels cost less per site); per-sample MLPs
+    (time embedding, global pathway) are not counted.
+
+    >>> net = GlobalDenoiser(1, 2, hidden=4, levels=1, dim=1, seed=0)
+    >>> net.receptive_radius is None, net.flops_per_site((16,)) > 0
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        hidden: int = 32,
+        levels: int = 3,
+        padding: str = "circular",
+        dim: int = 2,
+        t_embedding: str | None = "fourier",
+        n_freq: int = 8,
+        emb_dim: int = 64,
+        prediction: str = "logits",
+        seed: int | None = None,
+    ):
+        super().__init__()
+        _check_int("in_channels", in_channels, 1)
+        _check_int("out_channels", out_channels, 1)
+        _check_int("hidden", hidden, 1)
+        _check_int("levels", levels, 0, 10)
+        _check_int("n_freq", n_freq, 1, 30)
+        _check_int("emb_dim", emb_dim, 1)
+        _check_common(padding, dim, prediction, t_embedding)
+        self._kwargs = dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            hidden=hidden,
+            levels=levels,
+            padding=padding,
+            dim=dim,
+            t_embedding=t_embedding,
+            n_freq=n_freq,
+            emb_dim=emb_dim,
+            prediction=prediction,
+            seed=seed,
+        )
+        self.dim, self.padding, self.levels = dim, padding, levels
+        self.in_channels, self.out_channels, self.prediction = in_channels, out_channels, prediction
+
+        def build():
+            conv = _CONV[dim]
+            e = None if t_embedding is None else emb_dim
+            h = hidden
+            self.embed = None if t_embedding is None else FourierEmbedding(n_freq, emb_dim)
+            self.stem = _PadConv(conv, in_channels, h, padding, dim)
+            self.down_blocks = nn.ModuleList(
+                _ResBlock(conv, h, padding, dim, e) for _ in range(levels)
+            )
+            self.downs = nn.ModuleList(
+                _PadConv(conv, h, h, padding, dim, stride=2) for _ in range(levels)
+            )
+            self.mid1 = _ResBlock(conv, h, padding, dim, e)
+            self.global_mlp = nn.Sequential(nn.Linear(h, h), nn.SiLU(), nn.Linear(h, h))
+            self.mid2 = _ResBlock(conv, h, padding, dim, e)
+            self.merges = nn.ModuleList(
+                _PadConv(conv, 2 * h, h, padding, dim) for _ in range(levels)
+            )
+            self.up_blocks = nn.ModuleList(
+                _ResBlock(conv, h, padding, dim, e) for _ in range(levels)
+            )
+            self.head = conv(h, out_channels, 1)
+
+        _init_seeded(build, seed)
+
+    @property
+    def receptive_radius(self):
+        """None: the receptive field is the whole lattice."""
+        return None
+
+    def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        """Map ``x`` ``(n, C_in, *shape)`` and per-sample ``t`` to ``(n, C_out, *shape)``."""
+        self._check_input(x)
+        emb = self._film(t, x)
+        h = self.stem(x)
+        skips = []
+        for block, down in zip(self.down_blocks, self.downs, strict=True):
+            h = block(h, emb)
+            skips.append(h)
+            h = down(h)
+        h = self.mid1(h, emb)
+        g = self.global_mlp(h.mean(dim=tuple(range(2, h.ndim))))
+        h = h + g.view(g.shape + (1,) * self.dim)
+        h = self.mid2(h, emb)
+        for block, merge, skip in zip(self.up_blocks, self.merges, reversed(skips), strict=True):
+            h = F.interpolate(h, size=skip.shape[2:], mode="nearest")
+            h = block(merge(torch.cat([h, skip], dim=1)), emb)
+        return self.head(F.silu(h))
+
+    def flops_per_site(self, shape) -> float:
+        """2 x convolution multiply-adds per lattice site for inputs of spatial ``shape``."""
+        if shape is None or len(tuple(shape)) != self.dim:
+            raise ParameterError(
+                f"flops_per_site needs the lattice shape ({self.dim} ints), got {shape}"
+            )
+        macs = 0
+
+        def hook(mod, inp, out):
+            nonlocal macs
+            sites = out[0, 0].numel()
+            macs += sites * mod.in_channels * mod.out_channels * math.prod(mod.kernel_size)
+
+        handles = [
+            m.register_forward_hook(hook)
+            for m in self.modules()
+            if isinstance(m, nn.modules.conv._ConvNd)
+        ]
+        try:
+            p = next(self.parameters())
+            x = torch.zeros((1, self.in_channels, *shape), dtype=p.dtype, device=p.device)
+            with torch.no_grad():
+                self(x, None if self.embed is None else 0.5)
+        finally:
+            for hd in handles:
+                hd.remove()
+        return 2 * macs / math.prod(shape)

@@ -1,0 +1,342 @@
+"""Strict locality of LocalDenoiser (DESIGN.md §2, habit 3), padding, equivariance, global reach.
+
+The locality test is exhaustive: for every radius r in 0..12, every architecture and lattice
+sizes L = 2r+2 (even) and 2r+3 (odd), every single input (channel, site) outside the window
+``||j - i||_inf <= r`` is changed in turn and the output at the probed site must stay *bitwise*
+identical (float32, CPU); changing an input at a corner of the window must change it. All
+parameters, including the FiLM layers that start at zero, are randomised so the time
+conditioning is active, and every sample in a batch gets a different t.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from latticediff.errors import ParameterError
+from latticediff.nn.local import LocalDenoiser, pad_lattice, split_logits
+from latticediff.nn.unet import GlobalDenoiser
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """These networks are tiny: one intra-op thread is faster and immune to a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+ARCHS = {
+    "2d-circular": dict(dim=2, padding="circular", in_channels=2),
+    "2d-zeros": dict(dim=2, padding="zeros", in_channels=1),
+    "2d-reflect": dict(dim=2, padding="reflect", in_channels=1),
+    "2d-circular-stacked": dict(dim=2, padding="circular", in_channels=1, spatial_layers=3),
+    "1d-circular": dict(dim=1, padding="circular", in_channels=2),
+    "1d-zeros": dict(dim=1, padding="zeros", in_channels=1),
+}
+RADII = range(13)
+
+
+def _randomise(net: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Give every parameter (also the zero-initialised FiLM layers) a generic random value."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            fan_in = p[0].numel() if p.ndim >= 2 else 10
+            p.copy_(torch.randn(p.shape, generator=g) / fan_in**0.5)
+    return net
+
+
+def _local(r: int, arch: str, seed: int = 0) -> LocalDenoiser:
+    kw = dict(ARCHS[arch])
+    cin = kw.pop("in_channels")
+    depth = 3 if kw.get("spatial_layers", 1) > 1 else 2
+    net = LocalDenoiser(r, cin, 3, hidden=4, depth=depth, n_freq=2, emb_dim=4, seed=seed, **kw)
+    return _randomise(net, seed + 1)
+
+
+def _dist(j, i, L, periodic):
+    d = np.abs(np.asarray(j) - np.asarray(i))
+    if periodic:
+        d = np.minimum(d, L - d)
+    return int(d.max())
+
+
+def _check_locality(net: LocalDenoiser, L: int, site: tuple, rng: np.random.Generator):
+    dim, r, cin = net.dim, net.radius, net.in_channels
+    periodic = net.padding == "circular"
+    x0 = torch.from_numpy(rng.choice([-1.0, 1.0], size=(1, cin) + (L,) * dim).astype(np.float32))
+    outside = [
+        (c, j)
+        for j in itertools.product(range(L), repeat=dim)
+        if _dist(j, site, L, periodic) > r
+        for c in range(cin)
+    ]
+    assert len(outside) == cin * (L**dim - min(2 * r + 1, L) ** dim) or not periodic
+    corners = [
+        tuple((s + d) % L for s, d in zip(site, sgn, strict=True))
+        for sgn in ((-r,) * dim, (r,) * dim)
+    ]
+    if not periodic:  # window clipped by the boundary: use its in-lattice extreme corners
+        corners = [
+            tuple(min(max(s + d, 0), L - 1) for s, d in zip(site, sgn, strict=True))
+            for sgn in ((-r,) * dim, (r,) * dim)
+        ]
+    perts = outside + [(0, c) for c in corners]
+    B = len(perts)
+    x = x0.repeat((B,) + (1,) * (dim + 1))
+    for b, (c, j) in enumerate(perts):
+        x[(b, c) + j] = -x[(b, c) + j]
+    t = torch.linspace(0.0, 1.0, B)
+    base = x0.repeat((B,) + (1,) * (dim + 1))
+    dev = next(net.parameters()).device
+    x, t, base = x.to(dev), t.to(dev), base.to(dev)
+    with torch.no_grad():
+        out = net(x, t)
+        ref = net(base, t)  # same batch positions and t as the perturbed inputs
+    idx = (slice(None), slice(None)) + site
+    o, rf = out[idx], ref[idx]
+    n_out = len(outside)
+    for b in range(n_out):
+        assert torch.equal(o[b], rf[b]), f"r={r} L={L} site={site}: input {perts[b]} leaked"
+    for b in range(n_out, B):
+        assert not torch.equal(o[b], rf[b]), f"r={r} L={L}: window corner {perts[b]} ignored"
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("r", RADII)
+def test_strict_locality_exhaustive(arch, r):
+    net = _local(r, arch, seed=r)
+    rng = np.random.default_rng(100 + r)
+    for L in (2 * r + 2, 2 * r + 3):
+        centre = (L // 2,) * net.dim
+        _check_locality(net, L, centre, rng)
+        if net.padding != "circular" and L % 2:  # near the boundary the padding is in the window
+            _check_locality(net, L, (1,) * net.dim, rng)
+
+
+class _Leaky(LocalDenoiser):
+    """A deliberately broken model: adds a tiny global term (the test must catch it)."""
+
+    def forward(self, x, t=None):
+        return super().forward(x, t) + 1e-6 * x.mean()
+
+
+def test_locality_check_detects_leaks():
+    rng = np.random.default_rng(0)
+    with pytest.raises(AssertionError, match="leaked"):
+        _check_locality(_randomise(_Leaky(2, 1, 3, hidden=4, seed=0), 1), 7, (3, 3), rng)
+    wider = _local(3, "2d-circular")
+    wider.radius = 2  # claims r = 2 but sees r = 3: the sites at distance 3 must be flagged
+    with pytest.raises(AssertionError, match="leaked"):
+        _check_locality(wider, 9, (4, 4), rng)
+    blind = _local(2, "1d-circular")
+    blind.radius = 3  # claims r = 3 but sees r = 2: the window corners must be flagged
+    with pytest.raises(AssertionError, match="ignored"):
+        _check_locality(blind, 9, (4,), rng)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("arch", ["2d-circular", "2d-zeros", "1d-circular"])
+def test_strict_locality_on_cuda(arch):
+    """cuDNN's Winograd/FFT convolutions leak rounding error across sites; LocalDenoiser
+    bypasses cuDNN on CUDA (exact_on_cuda) so locality stays bitwise there too."""
+    for r in (1, 4, 8, 12):
+        kw = dict(ARCHS[arch])
+        cin = kw.pop("in_channels")
+        net = LocalDenoiser(r, cin, 3, hidden=64, depth=3, seed=r, **kw)
+        net = _randomise(net, r).cuda()
+        L = 2 * r + 3
+        _check_locality(net, L, (L // 2,) * net.dim, np.random.default_rng(r))
+
+
+@pytest.mark.parametrize("arch", ["2d-circular", "1d-circular", "2d-reflect", "2d-zeros"])
+def test_locality_larger_lattice(arch):
+    """A lattice much larger than the window (perturbations far away and just outside)."""
+    for r in (1, 4):
+        _check_locality(
+            _local(r, arch, seed=7),
+            4 * r + 7,
+            (2 * r + 3,) * ARCHS[arch]["dim"],
+            np.random.default_rng(r),
+        )
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("r", [1, 3, 5, 12])
+def test_small_lattices_window_wraps(dim, r):
+    """L <= 2r+1: the circular window wraps onto itself, so every site is in it; the code must
+    still give the input's shape, stay equivariant, and depend on every site."""
+    arch = "2d-circular" if dim == 2 else "1d-circular"
+    net = _local(r, arch, seed=3)
+    rng = np.random.default_rng(r)
+    for L in sorted({1, 2, 3, r + 1, 2 * r + 1}):
+        x0 = torch.from_numpy(rng.choice([-1.0, 1.0], size=(1, 2) + (L,) * dim).astype(np.float32))
+        sites = list(itertools.product(range(L), repeat=dim))
+        x = x0.repeat((len(sites),) + (1,) * (dim + 1))
+        for b, j in enumerate(sites):
+            x[(b, 0) + j] = -x[(b, 0) + j]
+        t = torch.full((len(sites),), 0.4)
+        with torch.no_grad():
+            out = net(x, t)
+            ref = net(x0.repeat((len(sites),) + (1,) * (dim + 1)), t)
+        assert out.shape == x.shape[:1] + (3,) + x.shape[2:]
+        centre = (slice(None), slice(None)) + (L // 2,) * dim
+        changed = (out[centre] != ref[centre]).any(dim=1)
+        assert bool(changed.all()), f"L={L}: some site in the wrapped window was ignored"
+        shift = tuple(range(1, dim + 1))
+        with torch.no_grad():
+            rolled = net(torch.roll(x0, shift, dims=tuple(range(2, 2 + dim))), 0.4)
+            expect = torch.roll(net(x0, 0.4), shift, dims=tuple(range(2, 2 + dim)))
+        torch.testing.assert_close(rolled, expect, rtol=1e-5, atol=1e-5)
+    for pad in ("zeros", "reflect"):  # also runs when the window exceeds the lattice
+        net2 = LocalDenoiser(r, 1, 2, hidden=3, depth=1, padding=pad, dim=dim, seed=0)
+        y = net2(torch.ones((2, 1) + (2,) * dim), torch.tensor([0.1, 0.2]))
+        assert y.shape == (2, 2) + (2,) * dim and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_translation_equivariance_circular(dim):
+    r = 2
+    net = _randomise(
+        LocalDenoiser(r, 2, 4, hidden=6, depth=3, spatial_layers=2, dim=dim, seed=1), 2
+    ).double()
+    L = 9 if dim < 3 else 6
+    x = torch.randn((3, 2) + (L,) * dim, dtype=torch.float64)
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    dims = tuple(range(2, 2 + dim))
+    for shift in [(1,) * dim, tuple(range(2, 2 + dim)), (L - 1,) * dim]:
+        with torch.no_grad():
+            a = net(torch.roll(x, shift, dims=dims), t)
+            b = torch.roll(net(x, t), shift, dims=dims)
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "mode,np_mode", [("circular", "wrap"), ("zeros", "constant"), ("reflect", "reflect")]
+)
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_pad_lattice_matches_numpy(mode, np_mode, dim):
+    rng = np.random.default_rng(dim)
+    for L, r in [(1, 0), (1, 3), (2, 1), (3, 2), (4, 7), (5, 12)]:
+        if mode == "reflect" and L == 1:
+            continue  # numpy cannot reflect a single site; we replicate it (tested below)
+        a = rng.standard_normal((2, 3) + (L,) * dim)
+        got = pad_lattice(torch.from_numpy(a), r, mode, dim).numpy()
+        want = np.pad(a, [(0, 0), (0, 0)] + [(r, r)] * dim, mode=np_mode)
+        assert np.array_equal(got, want), (L, r)
+    one = torch.ones((1, 1) + (1,) * dim)
+    assert torch.equal(pad_lattice(one, 3, "reflect", dim), torch.ones((1, 1) + (7,) * dim))
+
+
+def test_circular_pad_by_hand():
+    x = torch.arange(12.0).view(1, 1, 3, 4)
+    p = pad_lattice(x, 1, "circular", 2)
+    assert p.shape == (1, 1, 5, 6)
+    assert torch.equal(p[0, 0, 1:-1, 1:-1], x[0, 0])
+    assert torch.equal(p[0, 0, 0, 1:-1], x[0, 0, -1])  # top row is the last row
+    assert torch.equal(p[0, 0, 1:-1, 0], x[0, 0, :, -1])  # left column is the last column
+    assert p[0, 0, 0, 0] == x[0, 0, -1, -1]  # corner wraps diagonally
+
+
+def test_local_cost_and_layers():
+    net = LocalDenoiser(3, 2, 4, hidden=8, depth=3, seed=0)
+    assert net.layer_radii == (3, 0, 0)
+    assert net.flops_per_site() == 2 * (2 * 8 * 49 + 8 * 8 + 8 * 8 + 8 * 4)
+    assert net.flops_per_site((64, 64)) == net.flops_per_site((16, 16))
+    conv_params = (2 * 8 * 49 + 8) + 2 * (8 * 8 + 8) + (8 * 4 + 4)
+    emb_params = (17 * 64 + 64) + (64 * 64 + 64) + 3 * (64 * 16 + 16)
+    assert net.n_params() == conv_params + emb_params
+    stacked = LocalDenoiser(7, 1, 2, hidden=4, depth=4, spatial_layers=3, seed=0)
+    assert stacked.layer_radii == (3, 2, 2, 0)
+    assert [c.kernel_size[0] for c in stacked.convs] == [7, 5, 5, 1]
+    assert LocalDenoiser(1, 1, 2, depth=3, spatial_layers=3).layer_radii == (1, 0, 0)
+    r0 = LocalDenoiser(0, 1, 2, hidden=4, depth=2, dim=1)
+    assert all(c.kernel_size == (1,) for c in r0.convs)
+    # the cost grows with r like (2r+1)^dim in the first layer only
+    f = [LocalDenoiser(r, 1, 2, hidden=8, depth=2).flops_per_site() for r in range(4)]
+    assert np.all(np.diff(f) > 0)
+
+
+def test_seeded_construction_and_config():
+    a = LocalDenoiser(2, 1, 2, hidden=4, seed=5)
+    state = torch.random.get_rng_state()
+    b = LocalDenoiser(**a.config()["kwargs"])
+    assert torch.equal(torch.random.get_rng_state(), state)  # construction left torch's RNG alone
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb)
+    assert a.config()["class"] == "LocalDenoiser"
+
+
+def test_split_logits_layout():
+    out = torch.arange(2 * 6 * 3 * 3.0).view(2, 6, 3, 3)
+    v = split_logits(out, 3)
+    assert v.shape == (2, 3, 2, 3, 3)
+    assert torch.equal(v[:, 1, 0], out[:, 2])  # channel index k * C + c
+    with pytest.raises(ParameterError, match="not a multiple"):
+        split_logits(out, 4)
+
+
+def test_local_validation():
+    with pytest.raises(ParameterError, match="radius must be an integer >= 0, got -1"):
+        LocalDenoiser(-1, 1, 2)
+    with pytest.raises(ParameterError, match="padding must be one of"):
+        LocalDenoiser(1, 1, 2, padding="replicate")
+    with pytest.raises(ParameterError, match="spatial_layers"):
+        LocalDenoiser(1, 1, 2, depth=2, spatial_layers=3)
+    with pytest.raises(ParameterError, match="dim"):
+        LocalDenoiser(1, 1, 2, dim=4)
+    net = LocalDenoiser(1, 2, 2, hidden=3)
+    with pytest.raises(ParameterError, match=r"input must have shape \(n, 2, L, L\)"):
+        net(torch.zeros(1, 1, 5, 5), 0.1)
+    with pytest.raises(ParameterError, match="t .one value per sample. is required"):
+        net(torch.zeros(1, 2, 5, 5))
+    with pytest.raises(ParameterError, match="one value per sample"):
+        net(torch.zeros(2, 2, 5, 5), torch.zeros(3))
+    with pytest.raises(ParameterError, match="without t"):
+        LocalDenoiser(1, 2, 2, t_embedding=None)(torch.zeros(1, 2, 5, 5), 0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# global baseline
+
+
+@pytest.mark.parametrize("padding", ["circular", "zeros", "reflect"])
+@pytest.mark.parametrize("dim", [1, 2])
+def test_global_reaches_every_site(padding, dim):
+    net = _randomise(
+        GlobalDenoiser(
+            2, 3, hidden=4, levels=2, padding=padding, dim=dim, n_freq=2, emb_dim=4, seed=0
+        ),
+        1,
+    ).double()
+    for L in (1, 2, 5, 8, 9, 15):
+        x = torch.randn((1, 2) + (L,) * dim, dtype=torch.float64, requires_grad=True)
+        y = net(x, torch.tensor([0.3], dtype=torch.float64))
+        assert y.shape == (1, 3) + (L,) * dim
+        centre = (0, 0) + (L // 2,) * dim
+        (grad,) = torch.autograd.grad(y[centre], x)
+        assert bool((grad.abs() > 0).all()), f"L={L}: centre output misses some input"
+        # and a finite change far away changes the centre output
+        x2 = x.detach().clone()
+        x2[(0, 0) + (0,) * dim] += 1.0
+        with torch.no_grad():
+            assert not torch.equal(
+                net(x2, torch.tensor([0.3], dtype=torch.float64))[centre], y.detach()[centre]
+            )
+
+
+def test_global_any_size_and_cost():
+    net = GlobalDenoiser(1, 2, hidden=4, levels=3, seed=0)
+    for shape in [(1, 1), (3, 7), (16, 16), (17, 13), (28, 28)]:
+        assert net(torch.zeros((2, 1) + shape), torch.tensor([0.0, 1.0])).shape == (2, 2) + shape
+    f16, f64 = net.flops_per_site((16, 16)), net.flops_per_site((64, 64))
+    assert f16 > 0 and abs(f64 / f16 - 1) < 0.05  # per-site cost is ~independent of L
+    assert net.receptive_radius is None
+    assert net.n_params() == sum(p.numel() for p in net.parameters())
+    with pytest.raises(ParameterError, match="lattice shape"):
+        net.flops_per_site(None)
+    g1 = GlobalDenoiser(1, 1, hidden=4, levels=1, dim=1, t_embedding=None, prediction="eps")
+    assert g1(torch.zeros(1, 1, 11)).shape == (1, 1, 11) and g1.prediction == "eps"
