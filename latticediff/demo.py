@@ -46,7 +46,7 @@ class DemoRow:
     def line(self) -> str:
         flag = "" if abs(self.sigmas) <= 4 else "  <-- deviates"
         return (
-            f"{self.quantity:<44} {self.estimate:>10.5f} ± {self.stderr:<8.5f}"
+            f"{self.quantity:<50} {self.estimate:>10.5f} ± {self.stderr:<8.5f}"
             f" {self.exact:>10.5f} {self.sigmas:>+7.2f}σ  {self.source}{flag}"
         )
 
@@ -224,7 +224,7 @@ def run_demo(*, out_dir: str | Path = "out/demo", quick: bool = False, seed: int
     h5io.validate_file(h5_path)
     n_sets = len(h5io.list_datasets(h5_path))
     t_mc = time.perf_counter() - t0
-    header = (f"{'quantity':<44} {'estimate':>10}   {'stderr':<8} {'exact':>10} {'dev':>8}  source")
+    header = (f"{'quantity':<50} {'estimate':>10}   {'stderr':<8} {'exact':>10} {'dev':>8}  source")
     table = "\n".join([header, "-" * len(header)] + [r.line() for r in rows])
     log(table)
     figs = _figure_mc(runs, out)

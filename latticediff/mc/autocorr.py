@@ -31,8 +31,9 @@ __all__ = ["TauEstimate", "tau_int", "autocorrelation", "binning_errors", "mean_
 class TauEstimate:
     """An integrated autocorrelation time with Sokal's error and the window used.
 
-    ``reliable`` is False when the series is shorter than 50 tau_int, the length below which
-    the windowed estimate itself is biased low (Sokal's rule of thumb).
+    ``reliable`` is False when a chain is shorter than 20 tau_int or all chains together are
+    shorter than 100 tau_int: below that the windowed estimate is itself biased low and noisy
+    (Sokal recommends much longer runs for a precise tau_int; this flags the hopeless cases).
     """
 
     tau: float
@@ -96,7 +97,8 @@ def tau_int(x: np.ndarray, *, c: float = 5.0) -> TauEstimate:
     tau = float(max(cums[window - 1], 0.5)) if n > 1 else 0.5
     n_total = x.size
     stderr = tau * math.sqrt(2.0 * (2 * window + 1) / n_total)
-    return TauEstimate(tau=tau, stderr=stderr, window=window, n=n, reliable=n >= 50 * tau)
+    reliable = n >= 20 * tau and n_total >= 100 * tau
+    return TauEstimate(tau=tau, stderr=stderr, window=window, n=n, reliable=reliable)
 
 
 def mean_stderr(x: np.ndarray, tau: float | None = None) -> float:

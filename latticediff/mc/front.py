@@ -38,7 +38,7 @@ from .autocorr import TauEstimate, mean_stderr, tau_int
 
 __all__ = ["sample", "run_mc", "MCResult", "DEFAULT_CHAINS"]
 
-DEFAULT_CHAINS = 8
+DEFAULT_CHAINS = 4
 _SERIES = ("energy", "order")
 
 
@@ -158,7 +158,7 @@ def run_mc(
     thin : sweeps between stored samples; ``None`` sets ``ceil(2 tau_int)`` from the burn-in.
     method : ``"auto"`` or a method of the model's family (e.g. ``"metropolis"``, ``"wolff"``,
         ``"sw"``, ``"heatbath"``, ``"multispin"`` for Ising, ``"exact"``, ``"mcmc"``).
-    n_chains : independent chains (default 8, or fewer when n_samples is smaller).
+    n_chains : independent chains (default 4, or fewer when n_samples is smaller).
     n_threads : threads running chains (default: all cores); does not change the output.
 
     >>> import latticediff as ld
@@ -199,7 +199,9 @@ def run_mc(
     with ThreadPoolExecutor(max_workers=min(n_threads, n_chains)) as pool:
         # Phase 1: burn-in (also fixes per-chain settings such as clusters per sweep).
         burn_series = [None] * n_chains
-        if burn_in > 0 and not iid:
+        # Cluster methods run this phase even with burn_in=0: it fixes clusters per sweep once,
+        # so every production block of a chain uses the same measurement schedule.
+        if not iid and (burn_in > 0 or cluster):
 
             def burn(c):
                 _, e, o, inf = fam.run_chain(
@@ -226,7 +228,13 @@ def run_mc(
             while remaining > 0:
                 m = min(block, remaining)
                 s, e, o, inf = fam.run_chain(
-                    model, method, states[c], rngs[c], burn_in=0, n_samples=m, thin=thin,
+                    model,
+                    method,
+                    states[c],
+                    rngs[c],
+                    burn_in=0,
+                    n_samples=m,
+                    thin=thin,
                     **carry[c],
                 )
                 samples[c].append(s)
@@ -323,11 +331,12 @@ def _auto_thin(burn_series, burn_in: int, warn: bool) -> int:
                 stacklevel=3,
             )
         return 1
-    taus = []
+    # A burn-in estimate of tau_int is noisy and biased low: thin by its upper 2-sigma bound.
+    bounds = []
     for idx in (0, 1):
-        arr = np.stack([s[idx][burn_in // 2 :] for s in burn_series])
-        taus.append(_tau(arr).tau)
-    return max(1, math.ceil(2 * max(taus)))
+        t = _tau(np.stack([s[idx][burn_in // 2 :] for s in burn_series]))
+        bounds.append(t.tau + 2 * t.stderr)
+    return max(1, math.ceil(2 * max(bounds)))
 
 
 def _warn_thinning(result: MCResult) -> None:
@@ -341,8 +350,8 @@ def _warn_thinning(result: MCResult) -> None:
             )
         if not t.reliable:
             warnings.warn(
-                f"{result.model!r}: production run of {t.n} sweeps is shorter than 50*tau_int"
-                f"({k})={50 * t.tau:.0f}; tau_int itself is uncertain",
+                f"{result.model!r}: production run ({result.n_chains} chains x {t.n} sweeps)"
+                f" is short for tau_int({k})={t.tau:.1f} sweeps; tau_int itself is uncertain",
                 SamplingWarning,
                 stacklevel=3,
             )
