@@ -170,7 +170,8 @@ def _figure_mc(runs: dict, out: Path) -> list[Path]:
     keys = [k for k in runs if k.startswith(("ising", "potts_q3", "loopgas"))]
     picks = [k for k in keys if "T2.269" in k or "T1.5" in k or "T3.0" in k][-3:]
     picks += [k for k in keys if k.startswith("potts_q3")][:1]
-    picks += [k for k in keys if k.startswith("loopgas")][:2]
+    loops = [k for k in keys if k.startswith("loopgas")]
+    picks += [loops[0], loops[-1]] if loops else []
     n = len(picks)
     for idx, k in enumerate(picks):
         sub = fig.add_axes([0.52 + (idx % 3) * 0.16, 0.52 - (idx // 3) * 0.42, 0.14, 0.34])

@@ -39,6 +39,16 @@ each elimination step updates only the rows and columns its pivot pair can reach
 
 Reordering whole cities (blocks of four nodes) is an even permutation and cities without bonds
 have Pfaffian +1, so both leave the Pfaffian unchanged.
+
+Many sites at once
+------------------
+The CMI needs log c0 for the four sign patterns of the two bonds of A, for every translate of A.
+``ldl_envelope`` keeps the block LDL^T factor of each K_theta, ``takahashi_band`` computes the
+entries of K_theta^{-1} inside the factor's band by Takahashi's recursion (Takahashi, Fagan &
+Chen 1973; cost ~ the factorisation), and ``lowrank_variants`` turns them into every sign
+pattern of every site by the rank-4 update Pf(K + U C U^T) = Pf(K) Pf(C^-1 + U^T K^-1 U) /
+Pf(C^-1). A sector whose Pfaffian nearly vanishes (below 1e-6 of the largest) is not updated
+through its inverse; the caller then evaluates those variants directly.
 """
 
 from __future__ import annotations
@@ -51,6 +61,8 @@ from numba import njit, prange
 # The six internal pairs of a city; all carry +1 from the lower to the higher node index.
 _CITY_PAIRS = ((0, 1), (1, 2), (2, 3), (0, 3), (0, 2), (1, 3))
 _E, _N, _W, _S = 0, 1, 2, 3
+# A sector whose |Pf| is below 1e-6 of the largest is not updated through its inverse.
+_LOG_SINGULAR = -6.0 * math.log(10.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,6 +304,334 @@ def log_c0(A, hi, n, bu, bv, w, bseam, n_sectors):
 
 
 @njit(cache=True, nogil=True)
+def ldl_envelope(A, hi, n, perm, ext, piv):
+    """Block LDL^T factorisation P K P^T = L D L^T of the skew matrix in A (upper triangle).
+
+    Same pivoting and envelope as :func:`pfaffian_envelope`, but the factor is kept: after the
+    call rows k, k+1 of A hold r = K'[k, k+2:] and u = K'[k+1, k+2:] of the pivot pair (k, k+1)
+    up to column ``ext[k]`` (so L[i, k] = -u_i / d_k and L[i, k+1] = r_i / d_k), ``piv[k // 2]``
+    is d_k = K'[k, k+1], and ``perm[i]`` is the original index at position i. Later swaps are
+    applied to the stored rows so that L belongs to the final permutation. Returns
+    ``(sign, log|Pf|)``; ``(0.0, -inf)`` if singular.
+    """
+    for i in range(n):
+        perm[i] = i
+        ext[i] = i
+    sign = 1.0
+    logabs = 0.0
+    for k in range(0, n - 1, 2):
+        kp = k + 1
+        big = abs(A[k, k + 1])
+        for j in range(k + 2, hi[k] + 1):
+            v = abs(A[k, j])
+            if v > big:
+                big = v
+                kp = j
+        if big == 0.0:
+            return 0.0, -np.inf
+        if kp != k + 1:
+            p = k + 1
+            q = kp
+            for j in range(k):  # stored rows of L: swap their columns p and q
+                if ext[j] >= p:
+                    t = A[j, p]
+                    A[j, p] = A[j, q] if q <= ext[j] else 0.0
+                    A[j, q] = t
+                    if t != 0.0 and ext[j] < q:
+                        ext[j] = q  # the pair (j, j^1) shares one extent
+                        ext[j ^ 1] = q
+            t = A[k, p]
+            A[k, p] = A[k, q]
+            A[k, q] = t
+            A[p, q] = -A[p, q]
+            for i in range(p + 1, q):
+                t = A[p, i]
+                A[p, i] = -A[i, q]
+                A[i, q] = -t
+                if hi[i] < q:
+                    hi[i] = q
+            top = max(hi[p], hi[q])
+            for i in range(q + 1, top + 1):
+                t = A[p, i]
+                A[p, i] = A[q, i]
+                A[q, i] = t
+            hp = hi[p]
+            hi[p] = max(hi[q], q)
+            hi[q] = max(hp, q)
+            t2 = perm[p]
+            perm[p] = perm[q]
+            perm[q] = t2
+            sign = -sign
+        piv_k = A[k, k + 1]
+        piv[k // 2] = piv_k
+        if piv_k < 0.0:
+            sign = -sign
+        logabs += math.log(abs(piv_k))
+        m = max(hi[k], hi[k + 1])
+        ext[k] = m
+        ext[k + 1] = m
+        inv = 1.0 / piv_k
+        for i in range(k + 2, m + 1):
+            ti = A[k, i] * inv
+            ui = A[k + 1, i]
+            if ti == 0.0 and ui == 0.0:
+                continue
+            for j in range(i + 1, m + 1):
+                A[i, j] += ui * (A[k, j] * inv) - ti * A[k + 1, j]
+            if hi[i] < m:
+                hi[i] = m
+    if n % 2 == 1:
+        return 0.0, -np.inf
+    return sign, logabs
+
+
+@njit(cache=True, nogil=True)
+def takahashi_band(A, n, ext, piv, Z, band):
+    """Entries of Z = (L D L^T)^{-1} inside a band, from the factor left by ldl_envelope.
+
+    Takahashi's recursion Z[I, J] = -sum_{M > I} L[M, I]^T Z[M, J] (J > I) and
+    Z[I, I] = D_I^{-1} - sum_{M > I} L[M, I]^T Z[M, I] over 2 x 2 blocks, run from the last
+    pair backwards. Row k is computed up to column ``band[k]``: a running maximum of the
+    factor's extents and of the columns requested through ``band`` on entry (``band[i] = i``
+    requests nothing), which makes the band closed under the recursion. Z is stored in full
+    (skew) inside the band: ``Z[i, j]`` is valid for ``max(i, j) <= band[min(i, j)]``.
+    """
+    run = -1
+    for k in range(0, n, 2):
+        # on entry band[i] may hold a column that row i must reach (default: i)
+        e = max(ext[k], k + 1, band[k], band[k + 1])
+        if e > run:
+            run = e
+        band[k] = run
+        band[k + 1] = run
+    for k in range(n - 2, -1, -2):
+        d = piv[k // 2]
+        inv = 1.0 / d
+        E = ext[k]
+        Bk = band[k]
+        for j in range(k + 2, Bk + 1):
+            Z[k, j] = 0.0
+            Z[k + 1, j] = 0.0
+        for m in range(k + 2, E + 1):
+            l0 = -A[k + 1, m] * inv
+            l1 = A[k, m] * inv
+            if l0 == 0.0 and l1 == 0.0:
+                continue
+            for j in range(k + 2, Bk + 1):
+                zmj = Z[m, j]
+                Z[k, j] -= l0 * zmj
+                Z[k + 1, j] -= l1 * zmj
+        for j in range(k + 2, Bk + 1):
+            Z[j, k] = -Z[k, j]
+            Z[j, k + 1] = -Z[k + 1, j]
+        s = -inv
+        for m in range(k + 2, E + 1):
+            s += (-A[k + 1, m] * inv) * Z[k + 1, m]
+        Z[k, k + 1] = s
+        Z[k + 1, k] = -s
+        Z[k, k] = 0.0
+        Z[k + 1, k + 1] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _small_pfaffian(M, m):
+    """Pfaffian (plain value) of the m x m skew matrix in M[:m, :m] (m <= 8), M overwritten."""
+    val = 1.0
+    for k in range(0, m - 1, 2):
+        kp = k + 1
+        big = abs(M[k, k + 1])
+        for j in range(k + 2, m):
+            if abs(M[k, j]) > big:
+                big = abs(M[k, j])
+                kp = j
+        if big == 0.0:
+            return 0.0
+        if kp != k + 1:
+            for i in range(m):  # swap rows and columns k+1, kp
+                t = M[k + 1, i]
+                M[k + 1, i] = M[kp, i]
+                M[kp, i] = t
+            for i in range(m):
+                t = M[i, k + 1]
+                M[i, k + 1] = M[i, kp]
+                M[i, kp] = t
+            val = -val
+        d = M[k, k + 1]
+        val *= d
+        for i in range(k + 2, m):
+            ti = M[k, i] / d
+            ui = M[k + 1, i]
+            for j in range(k + 2, m):
+                M[i, j] += ui * (M[k, j] / d) - ti * M[k + 1, j]
+    return val
+
+
+@njit(cache=True, nogil=True)
+def ldl_solve(A, n, ext, piv, x):
+    """Solve (L D L^T) y = x in place (the factor left by ldl_envelope, permuted coordinates)."""
+    for k in range(0, n - 1, 2):  # L y' = x
+        inv = 1.0 / piv[k // 2]
+        xk = x[k]
+        xk1 = x[k + 1]
+        for i in range(k + 2, ext[k] + 1):
+            x[i] -= (-A[k + 1, i] * inv) * xk + (A[k, i] * inv) * xk1
+    for k in range(0, n - 1, 2):  # D y'' = y'
+        inv = 1.0 / piv[k // 2]
+        xk = x[k]
+        x[k] = -x[k + 1] * inv
+        x[k + 1] = xk * inv
+    for k in range(n - 2, -1, -2):  # L^T y = y''
+        inv = 1.0 / piv[k // 2]
+        s0 = 0.0
+        s1 = 0.0
+        for i in range(k + 2, ext[k] + 1):
+            s0 += (-A[k + 1, i] * inv) * x[i]
+            s1 += (A[k, i] * inv) * x[i]
+        x[k] -= s0
+        x[k + 1] -= s1
+
+
+@njit(cache=True, nogil=True)
+def _inverse_entry(A, Z, n, pos, band, ext, piv, xw, a, b):
+    """(K^{-1})_{ab}: from the band of Z, or by one solve when (a, b) lies outside it."""
+    pa = pos[a]
+    pb = pos[b]
+    if pa == pb:
+        return 0.0
+    lo = min(pa, pb)
+    hi_ = max(pa, pb)
+    if hi_ <= band[lo]:
+        return Z[pa, pb]
+    for i in range(n):
+        xw[i] = 0.0
+    xw[pb] = 1.0
+    ldl_solve(A, n, ext, piv, xw)
+    return xw[pa]
+
+
+@njit(cache=True, nogil=True)
+def lowrank_variants(
+    A,
+    hi,
+    Z,
+    perm,
+    pos,
+    ext,
+    piv,
+    band,
+    n,
+    bu,
+    bv,
+    w,
+    bseam,
+    n_sectors,
+    su,
+    sv,
+    sseam,
+    sw0,
+    sw,
+    R,
+    M,
+    nodes,
+    xw,
+    out,
+):
+    """log c0 for every site and every sign pattern of its bonds, from one factorisation per sector.
+
+    Site s has ``nA = su.shape[1]`` bonds (nodes su -> sv, seam flags sseam) whose weight in
+    the plan is ``sw0[s]`` (0 if absent) and whose variant-v weight is ``sw[s, b] * (-1)^{bit b
+    of v}``. With Delta the change of K, Pf(K + Delta) = Pf(K) Pf(C^-1 + W) / Pf(C^-1) over the
+    changed bonds (C their 2 x 2 blocks, W = K^{-1} on their nodes). ``out[s, v]`` receives
+    log c0. Returns ``(ok, log c0 of the plan itself)``; ok is False if a sector's Pfaffian is
+    too close to zero for the update to be trusted (the caller then evaluates directly).
+    Inverse entries outside the Takahashi band come from one extra solve each.
+    """
+    n_sites = su.shape[0]
+    nA = su.shape[1]
+    nvar = 1 << nA
+    signs = np.zeros(4)
+    logs = np.full(4, -np.inf)
+    for th in range(n_sectors):
+        _fill_kasteleyn(A, hi, n, bu, bv, w, bseam, th)
+        sg, lg = ldl_envelope(A, hi, n, perm, ext, piv)
+        if sg == 0.0:
+            return False, np.nan
+        signs[th] = sg
+        logs[th] = lg
+        for i in range(n):
+            pos[perm[i]] = i
+            band[i] = i
+        # widen the band so that it holds every entry the sites need
+        for s in range(n_sites):
+            for b1 in range(nA):
+                for b2 in range(nA):
+                    for x1 in range(2):
+                        for x2 in range(2):
+                            pa = pos[su[s, b1]] if x1 == 0 else pos[sv[s, b1]]
+                            pb = pos[su[s, b2]] if x2 == 0 else pos[sv[s, b2]]
+                            lo = min(pa, pb)
+                            if max(pa, pb) > band[lo]:
+                                band[lo] = max(pa, pb)
+        takahashi_band(A, n, ext, piv, Z, band)
+        for s in range(n_sites):
+            for v in range(nvar):
+                nf = 0
+                pc = 1.0
+                for b in range(nA):
+                    x = sw[s, b]
+                    if (v >> b) & 1:
+                        x = -x
+                    eps = x - sw0[s, b]
+                    sm = sseam[s, b]
+                    if (sm == 1 and (th & 1)) or (sm == 2 and (th & 2)):
+                        eps = -eps
+                    if eps == 0.0:
+                        continue
+                    # C^{-1} block [[0, -1/eps], [1/eps, 0]] on nodes (su, sv)
+                    M[2 * nf, 2 * nf + 1] = -1.0 / eps
+                    M[2 * nf + 1, 2 * nf] = 1.0 / eps
+                    M[2 * nf, 2 * nf] = 0.0
+                    M[2 * nf + 1, 2 * nf + 1] = 0.0
+                    pc *= -1.0 / eps
+                    nodes[2 * nf] = su[s, b]
+                    nodes[2 * nf + 1] = sv[s, b]
+                    nf += 1
+                m = 2 * nf
+                for i in range(m):
+                    for j in range(m):
+                        if i == j:
+                            continue
+                        w_ij = _inverse_entry(A, Z, n, pos, band, ext, piv, xw, nodes[i], nodes[j])
+                        if i // 2 == j // 2:
+                            M[i, j] += w_ij  # on top of the C^{-1} block
+                        else:
+                            M[i, j] = w_ij
+                R[th, s, v] = _small_pfaffian(M, m) / pc if m > 0 else 1.0
+    mx = -np.inf
+    for th in range(n_sectors):
+        if logs[th] > mx:
+            mx = logs[th]
+    for th in range(n_sectors):
+        # a near-singular sector makes the inverse, hence the update, unreliable
+        if logs[th] - mx < _LOG_SINGULAR:
+            return False, np.nan
+    for s in range(n_sites):
+        for v in range(nvar):
+            acc = 0.0
+            for th in range(n_sectors):
+                acc += signs[th] * math.exp(logs[th] - mx) * R[th, s, v]
+            if n_sectors == 4:
+                acc /= 4.0
+            out[s, v] = mx + math.log(acc) if acc > 0.0 else np.nan
+    acc = 0.0
+    for th in range(n_sectors):
+        acc += signs[th] * math.exp(logs[th] - mx)
+    if n_sectors == 4:
+        acc /= 4.0
+    return True, (mx + math.log(acc) if acc > 0.0 else np.nan)
+
+
+@njit(cache=True, nogil=True)
 def _log_probs_chunk(
     errs,
     t,
@@ -385,6 +725,247 @@ def log_probs(
             w,
         )
     return out
+
+
+@njit(cache=True, nogil=True)
+def _sites_one_sample(
+    errs_s,
+    t,
+    L,
+    g,
+    gbu,
+    gbv,
+    gbe,
+    gbs,
+    gns,
+    gsu,
+    gsv,
+    gss,
+    gbidx,
+    ln_,
+    lbu,
+    lbv,
+    lbc,
+    lbi,
+    lbj,
+    lbs,
+    lns,
+    lsu,
+    lsv,
+    lss,
+    ac,
+    ai,
+    aj,
+    sites,
+    ws,
+    res,
+):
+    """All per-site log c0 values of one error sample (see site_log_c0)."""
+    (A, hi, Z, perm, pos, ext, piv, band, R, M, nodes, xw, wg, wl, sw0, sw, out1, outg) = ws
+    n_sites = sites.shape[0]
+    nA = ac.shape[0]
+    nvar = 1 << nA
+    # global region: one factorisation per sector serves every site
+    for k in range(gbu.shape[0]):
+        wg[k] = -t if errs_s[gbe[k]] else t
+    for s in range(n_sites):
+        for b in range(nA):
+            sw0[s, b] = wg[gbidx[s, b]]
+            sw[s, b] = wg[gbidx[s, b]]
+    ok, _ = lowrank_variants(
+        A,
+        hi,
+        Z,
+        perm,
+        pos,
+        ext,
+        piv,
+        band,
+        g,
+        gbu,
+        gbv,
+        wg,
+        gbs,
+        gns,
+        gsu,
+        gsv,
+        gss,
+        sw0[:n_sites],
+        sw[:n_sites],
+        R,
+        M,
+        nodes,
+        xw,
+        outg,
+    )
+    n_fallback = 0
+    if not ok:  # a near-singular sector: evaluate every variant directly (rare)
+        n_fallback = 1
+        for s in range(n_sites):
+            for v in range(nvar):
+                for b in range(nA):
+                    if (v >> b) & 1:
+                        wg[gbidx[s, b]] = -wg[gbidx[s, b]]
+                outg[s, v] = log_c0(A, hi, g, gbu, gbv, wg, gbs, gns)
+                for b in range(nA):
+                    if (v >> b) & 1:
+                        wg[gbidx[s, b]] = -wg[gbidx[s, b]]
+    for s in range(n_sites):
+        for v in range(nvar):
+            res[s, 1 + nvar + v] = outg[s, v]
+    # local region B around each site, with the bonds of A added
+    for s in range(n_sites):
+        i0 = sites[s, 0]
+        j0 = sites[s, 1]
+        for k in range(lbu.shape[0]):
+            e = errs_s[lbc[k] * L * L + ((lbi[k] + i0) % L) * L + (lbj[k] + j0) % L]
+            wl[k] = -t if e else t
+        for b in range(nA):
+            e = errs_s[ac[b] * L * L + ((ai[b] + i0) % L) * L + (aj[b] + j0) % L]
+            sw0[0, b] = 0.0
+            sw[0, b] = -t if e else t
+        ok, base = lowrank_variants(
+            A,
+            hi,
+            Z,
+            perm,
+            pos,
+            ext,
+            piv,
+            band,
+            ln_,
+            lbu,
+            lbv,
+            wl,
+            lbs,
+            lns,
+            lsu,
+            lsv,
+            lss,
+            sw0[:1],
+            sw[:1],
+            R,
+            M,
+            nodes,
+            xw,
+            out1,
+        )
+        if not ok:
+            n_fallback += 1
+            for v in range(nvar):
+                res[s, 1 + v] = np.nan
+            res[s, 0] = np.nan
+        else:
+            res[s, 0] = base
+            for v in range(nvar):
+                res[s, 1 + v] = out1[0, v]
+    return n_fallback
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def site_log_c0(
+    errs,
+    t,
+    L,
+    g,
+    gbu,
+    gbv,
+    gbe,
+    gbs,
+    gns,
+    gsu,
+    gsv,
+    gss,
+    gbidx,
+    ln_,
+    lbu,
+    lbv,
+    lbc,
+    lbi,
+    lbj,
+    lbs,
+    lns,
+    lsu,
+    lsv,
+    lss,
+    ac,
+    ai,
+    aj,
+    sites,
+    chunk,
+):
+    """Per-sample, per-site log c0 of B, of AB and of ABC for every outcome of y_A.
+
+    ``res[n, s]`` = [log c0_B, log c0_AB(v) for v < 2^nA, log c0_ABC(v) for v < 2^nA], where
+    variant v flips the error bits of the A edges named by its bits, with A translated to site
+    ``sites[s]``. The global region ABC (plan g*) is factorised once per sector and every site
+    is a low-rank update; the local region B (plan l*, laid out around the origin, bond edges
+    given as channel/row/column offsets) is evaluated per site on translated errors. Also
+    returns the number of samples that needed the direct fallback.
+    """
+    ns = errs.shape[0]
+    n_sites = sites.shape[0]
+    nA = ac.shape[0]
+    nvar = 1 << nA
+    res = np.full((ns, n_sites, 1 + 2 * nvar), np.nan)
+    fb = np.zeros(ns, np.int64)
+    nmax = max(g, ln_, 1)
+    n_chunks = (ns + chunk - 1) // chunk
+    for c in prange(n_chunks):
+        ws = (
+            np.zeros((nmax, nmax)),
+            np.zeros(nmax, np.int64),
+            np.zeros((nmax, nmax)),
+            np.zeros(nmax, np.int64),
+            np.zeros(nmax, np.int64),
+            np.zeros(nmax, np.int64),
+            np.zeros(nmax),
+            np.zeros(nmax, np.int64),
+            np.zeros((4, n_sites, nvar)),
+            np.zeros((8, 8)),
+            np.zeros(8, np.int64),
+            np.zeros(nmax),
+            np.zeros(max(gbu.shape[0], 1)),
+            np.zeros(max(lbu.shape[0], 1)),
+            np.zeros((n_sites, nA)),
+            np.zeros((n_sites, nA)),
+            np.zeros((1, nvar)),
+            np.zeros((n_sites, nvar)),
+        )
+        for smp in range(c * chunk, min(ns, (c + 1) * chunk)):
+            fb[smp] = _sites_one_sample(
+                errs[smp],
+                t,
+                L,
+                g,
+                gbu,
+                gbv,
+                gbe,
+                gbs,
+                gns,
+                gsu,
+                gsv,
+                gss,
+                gbidx,
+                ln_,
+                lbu,
+                lbv,
+                lbc,
+                lbi,
+                lbj,
+                lbs,
+                lns,
+                lsu,
+                lsv,
+                lss,
+                ac,
+                ai,
+                aj,
+                sites,
+                ws,
+                res[smp],
+            )
+    return res, fb
 
 
 # --------------------------------------------------------------------------------------------
