@@ -10,7 +10,7 @@ Every number in the report carries an error bar; a row is flagged when it deviat
 than 4 sigma.
 
 >>> from latticediff.demo import DemoRow
->>> DemoRow("x", 1.0, 0.1, 1.05).sigmas
+>>> DemoRow("x", 1.05, 0.1, 1.0).sigmas
 0.5
 """
 
