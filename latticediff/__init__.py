@@ -51,6 +51,21 @@ _LAZY = {
     "loopgas_entropy": "latticediff.info.syndrome",
     "loopgas_log_prob": "latticediff.info.syndrome",
     "loopgas_regions": "latticediff.info.syndrome",
+    "load_mnist": "latticediff.images",
+    "load_images": "latticediff.images",
+    "load_skimage_patches": "latticediff.images",
+    "load_lfw_faces": "latticediff.images",
+    "load_digits_images": "latticediff.images",
+    "to_signed": "latticediff.images",
+    "from_signed": "latticediff.images",
+    "HybridSchedule": "latticediff.nn.sampling",
+    "sample_discrete": "latticediff.nn.sampling",
+    "sample_gaussian": "latticediff.nn.sampling",
+    "ComputeReport": "latticediff.nn.sampling",
+    "spin_quality": "latticediff.quality",
+    "loopgas_quality": "latticediff.quality",
+    "image_quality": "latticediff.quality",
+    "compare_distributions": "latticediff.quality",
     "run_sweep": "latticediff.sweep",
     "Task": "latticediff.sweep",
     "load_plan": "latticediff.sweep",
@@ -59,7 +74,10 @@ _LAZY = {
     "PlanError": "latticediff.sweep",
     "TaskError": "latticediff.sweep",
 }
-_SUBMODULES = {"exact", "mc", "h5io", "noise", "nn", "info", "sweep", "plotting", "lattice"}
+_SUBMODULES = {
+    "exact", "mc", "h5io", "noise", "nn", "info", "sweep", "plotting", "lattice", "images",
+    "quality",
+}
 
 __all__ = [
     "__version__",

@@ -21,6 +21,15 @@ from .train import (
     save_model,
     train_denoiser,
 )
+from .sampling import (
+    ComputeReport,
+    HybridSchedule,
+    ModelCost,
+    Segment,
+    default_times,
+    sample_discrete,
+    sample_gaussian,
+)
 from .unet import GlobalDenoiser
 
 __all__ = [
@@ -39,4 +48,11 @@ __all__ = [
     "model_from_config",
     "TrainHistory",
     "PerSiteLoss",
+    "HybridSchedule",
+    "Segment",
+    "ComputeReport",
+    "ModelCost",
+    "default_times",
+    "sample_discrete",
+    "sample_gaussian",
 ]
