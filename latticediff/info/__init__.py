@@ -28,6 +28,16 @@ _LAZY = {
     "fit_markov_length": "latticediff.info.markov",
     "MarkovFit": "latticediff.info.markov",
     "syndrome_cmi": "latticediff.info.syndrome",
+    "find_crossing": "latticediff.info.scaling",
+    "crossings": "latticediff.info.scaling",
+    "peak_location": "latticediff.info.scaling",
+    "fit_log_drift": "latticediff.info.scaling",
+    "collapse_fit": "latticediff.info.scaling",
+    "binder_cumulant": "latticediff.info.scaling",
+    "Crossing": "latticediff.info.scaling",
+    "Peak": "latticediff.info.scaling",
+    "DriftFit": "latticediff.info.scaling",
+    "CollapseFit": "latticediff.info.scaling",
 }
 
 __all__ = ["CMIEstimate", *_LAZY]
