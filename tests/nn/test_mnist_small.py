@@ -1,0 +1,103 @@
+"""A tiny version of ``analysis/mnist_denoisers/run.py``: MNIST on the linear Gaussian path.
+
+Trains a local r = 1 and a global denoiser for the same few steps on 500 digits, checks that the
+global model's held-out x0-MSE at t = 0.5 is below the local one's by more than 4 paired
+standard errors (the local model sees a 3 x 3 window of a half-noise image and cannot tell which
+digit it is in), then runs the study's window rule and a hybrid sample end to end and checks the
+compute accounting. The full study is the analysis script.
+"""
+
+import doctest
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latticediff.images import load_mnist, to_signed
+from latticediff.nn import (
+    GlobalDenoiser,
+    HybridSchedule,
+    LocalDenoiser,
+    evaluate_per_site_loss,
+    sample_gaussian,
+    train_denoiser,
+)
+from latticediff.noise import GaussianPath
+from latticediff.quality import image_quality
+
+RUN = Path(__file__).resolve().parents[2] / "analysis" / "mnist_denoisers" / "run.py"
+Z = 4.0
+
+
+def _study():
+    spec = importlib.util.spec_from_file_location("mnist_denoisers_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_window_rule():
+    study = _study()
+    assert doctest.testmod(study, verbose=False).failed == 0
+    ts = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    gap = np.array([0.01, 0.3, 1.0, 0.6, 0.1, 0.5])  # 0.5 qualifies but is not contiguous
+    w = study.choose_window(ts, gap, np.full(6, 0.01))
+    assert (w["t_lo"], w["t_hi"], w["t_argmax"]) == (0.15, 0.45, 0.3)
+    # A point above the fraction but not above 3 stderr is left out.
+    w = study.choose_window(ts, gap, np.array([0.01, 0.1, 0.01, 0.01, 0.01, 0.01]))
+    assert (w["t_lo"], w["t_hi"]) == (0.25, 0.45)
+    # A point below the fraction (0.2 < 0.25 x 1) is left out.
+    w = study.choose_window(ts, np.array([0.01, 0.2, 1.0, 0.6, 0.1, 0.5]), np.full(6, 0.01))
+    assert w["t_lo"] == 0.25
+    # The window reaches the end of the path when the gap does.
+    w = study.choose_window(ts, np.array([0.0, 0.0, 0.0, 0.5, 0.9, 1.0]), np.full(6, 0.01))
+    assert (w["t_lo"], w["t_hi"]) == (0.35, 1.0)
+    with pytest.raises(RuntimeError, match="not significant"):
+        study.choose_window(ts, gap, np.full(6, 1.0))
+
+
+def test_mnist_local_vs_global_end_to_end(mnist_dir):
+    study = _study()
+    x, _ = load_mnist(mnist_dir, split="test")
+    x = to_signed(x)
+    train, held = x[:500], x[8000:8200]
+    path = GaussianPath("linear")
+    common = dict(padding="zeros", prediction="x0", seed=0)
+    loc = LocalDenoiser(1, 1, 1, hidden=16, depth=2, **common)
+    glo = GlobalDenoiser(1, 1, hidden=12, levels=2, **common)
+    for m in (loc, glo):
+        train_denoiser(m, train, path, steps=80, batch_size=32, lr=3e-3, seed=0, progress=False)
+    ts = [0.2, 0.5]
+    ev = {
+        name: evaluate_per_site_loss(m, held, path, ts, seed=5, loss="x0")
+        for name, m in (("r=1", loc), ("global", glo))
+    }
+    gap = study.gap_curves({k: v.per_sample for k, v in ev.items()})["r=1"]
+    # The models learned something: far below the MSE of predicting 0 everywhere at t = 0.5.
+    assert ev["global"].mean[1] < 0.5 * float(np.mean(held**2))
+    assert gap["mean"][1] > Z * gap["stderr"][1], (gap, ev["global"].mean, ev["r=1"].mean)
+
+    sched = HybridSchedule.local_global(loc, glo, window=(0.3, 0.7), t_max=1.0)
+    n, steps = 24, 10
+    xs, rep = sample_gaussian(sched, path, (28, 28), n, n_steps=steps, seed=3, clip_x0=(-1, 1))
+    assert xs.shape == (n, 1, 28, 28) and np.all(np.isfinite(xs))
+    # Steps starting at t in (0.3, 0.7] use the global model: t = 0.7, 0.6, 0.5, 0.4.
+    assert rep["global"].evaluations == 4 and rep["local r=1"].evaluations == 6
+    frac = rep.fraction_of_global(glo)
+    expect = (4 * glo.flops_per_site((28, 28)) + 6 * loc.flops_per_site()) / (
+        steps * glo.flops_per_site((28, 28))
+    )
+    assert math.isclose(frac, expect, rel_tol=1e-12) and 0.4 < frac < 0.5
+    q = image_quality(np.clip(xs, -1, 1), held, patch_sizes=(3,), n_permutations=5)
+    assert np.isfinite(q.pixels.wasserstein) and q.pixels.wasserstein > 0
