@@ -57,6 +57,8 @@ _LAZY = {
     "Peak": "latticediff.info.scaling",
     "DriftFit": "latticediff.info.scaling",
     "CollapseFit": "latticediff.info.scaling",
+    "neural_cmi_continuous": "latticediff.info.neural_continuous",
+    "GaussianField": "latticediff.exact.gaussian_field",
     "syndrome_cmi": "latticediff.info.syndrome",
     "loopgas_entropy": "latticediff.info.syndrome",
     "loopgas_log_prob": "latticediff.info.syndrome",

@@ -37,6 +37,7 @@ from .enumeration import (
     exact_observables,
     n_states,
 )
+from .gaussian_field import GaussianField
 from .ising2d import (
     KC_ISING,
     TC_ISING,
@@ -72,6 +73,7 @@ __all__ = [
     "chain_energy",
     "chain_nn_correlation",
     "chain_correlation",
+    "GaussianField",
     # noisy 1D chain (hidden Markov model, exact)
     "chain_cmi",
     "chain_decay_rate",

@@ -28,6 +28,8 @@ _LAZY = {
     "fit_markov_length": "latticediff.info.markov",
     "MarkovFit": "latticediff.info.markov",
     "syndrome_cmi": "latticediff.info.syndrome",
+    "neural_cmi_continuous": "latticediff.info.neural_continuous",
+    "neural_cmi_continuous_profile": "latticediff.info.neural_continuous",
     "find_crossing": "latticediff.info.scaling",
     "crossings": "latticediff.info.scaling",
     "peak_location": "latticediff.info.scaling",

@@ -37,7 +37,7 @@ from .result import CMIEstimate
 
 __all__ = ["METHODS", "estimate_cmi", "exact_cmi", "walsh_hadamard", "apply_bitflip_noise"]
 
-METHODS = ("plugin", "chain", "exact", "syndrome", "neural")
+METHODS = ("plugin", "chain", "exact", "syndrome", "neural", "neural_continuous")
 MAX_NOISY_BITS = 24  # a noisy table holds 2^bits float64 values (128 MiB at 24)
 
 
@@ -346,6 +346,11 @@ def estimate_cmi(samples, *, radius: int, method: str, **kwargs) -> CMIEstimate:
             )
         _check_kwargs(method, fn, kwargs, skip=("radius",))
         return fn(radius=radius, **kwargs)
+    if method == "neural_continuous":
+        fn = _lazy(method, "latticediff.info.neural_continuous", "neural_cmi_continuous")
+        if samples is None:
+            raise ParameterError("estimate_cmi: method='neural_continuous' needs samples, got None")
+        return fn(samples, radius=radius, **kwargs)
     # neural
     fn = _lazy(method, "latticediff.info.neural", "neural_cmi")
     if samples is None:
