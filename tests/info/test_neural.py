@@ -1,0 +1,259 @@
+"""Neural CMI: exact blind spots and masks, paired errors, and the noisy chain's exact values."""
+
+import doctest
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import latticediff as ld  # noqa: E402
+from latticediff.errors import ParameterError  # noqa: E402
+from latticediff.exact.noisy_chain import (  # noqa: E402
+    chain_cmi,
+    chain_denoiser_gap,
+    chain_shell_entropy,
+)
+from latticediff.info import neural as neural_module  # noqa: E402
+from latticediff.info.neural import (  # noqa: E402
+    MaskedWindowPredictor,
+    ShellRecurrentPredictor,
+    denoiser_gap,
+    neural_cmi,
+    neural_cmi_profile,
+    window_offsets,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # on a shared 2-core machine torch's intra-op threads mostly wait for each other
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _noisy_chain(p, n, N=64, seed=1):
+    x = ld.sample(ld.IsingChain(N=N, K=1.0), n_samples=n, seed=seed)
+    bf = ld.BitFlip(gamma=1.0)
+    return bf.sample(x, float(bf.t_of_p(p)), np.random.default_rng(seed + 1))
+
+
+def test_doctests():
+    res = doctest.testmod(neural_module, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert res.attempted > 0 and res.failed == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry and exact masks
+
+
+@pytest.mark.parametrize("d,R,block", [(1, 3, 1), (2, 2, 1), (2, 3, 2), (3, 1, 1)])
+def test_window_offsets_are_shells_sorted_by_distance(d, R, block):
+    offA, offW, dist = window_offsets(d, R, block=block)
+    assert len(offA) == block**d
+    assert len(offW) == (2 * R + block) ** d - block**d
+    assert np.all(np.diff(dist) >= 0) and dist.min() == 1 and dist.max() == R
+    # A is never in the window (the blind spot)
+    a = {tuple(o) for o in offA}
+    assert not a & {tuple(o) for o in offW}
+    for r in range(R + 1):
+        assert (dist <= r).sum() == (2 * r + block) ** d - block**d
+
+
+def _perturb_outside(win, visible, rng):
+    w2 = win.clone()
+    w2[:, visible:] = torch.from_numpy(rng.normal(size=w2[:, visible:].shape).astype(np.float32))
+    return w2
+
+
+@pytest.mark.parametrize("arch", ["mlp", "rings"])
+def test_each_mask_reads_only_its_shell_bitwise(arch):
+    """Changing any input outside mask k's shell leaves its logits bitwise unchanged, and some
+    change inside changes them (for every mask, both architectures, forward and mask_logits)."""
+    rng = np.random.default_rng(0)
+    offA, offW, dist = window_offsets(2, 3)
+    radii = [0, 1, 2, 3]
+    visible = [int((dist <= r).sum()) for r in radii]
+    if arch == "mlp":
+        net = MaskedWindowPredictor(len(offW), 2, 4, visible=visible, hidden=16, seed=0)
+    else:
+        sizes = [int((dist == d).sum()) for d in (1, 2, 3)]
+        net = ShellRecurrentPredictor(sizes, 2, 4, radii=radii, hidden=16, seed=0)
+    M = 7
+    win = torch.from_numpy(rng.choice([-1.0, 1.0], size=(M, len(offW), 2)).astype(np.float32))
+    batch = win.unsqueeze(0).expand(len(radii), *win.shape).contiguous()
+    ref = net(batch)
+    for k, vis in enumerate(visible):
+        out_k = net.mask_logits(k, win)
+        torch.testing.assert_close(out_k, ref[k], rtol=1e-5, atol=1e-6)
+        w2 = _perturb_outside(win, vis, rng)
+        assert torch.equal(net.mask_logits(k, w2), out_k)
+        b2 = batch.clone()
+        b2[k] = w2
+        assert torch.equal(net(b2)[k], ref[k])
+        if vis > 0:  # a change inside the shell is seen
+            w3 = win.clone()
+            w3[:, vis - 1] *= -1
+            assert not torch.equal(net.mask_logits(k, w3), out_k)
+
+
+def test_centre_value_never_enters():
+    """Flipping the target site itself changes only the targets, never the windows."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2, size=(4, 9, 9))
+    codes, q, shape, _ = neural_module._layout(x, None, "t")
+    offA, offW, _ = window_offsets(2, 4)
+    idxW, _ = neural_module._neighbour_index(shape, offW, True, 4, 1)
+    centre = np.arange(81)
+    assert not np.any(idxW == centre[:, None])
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def test_iid_bits_give_zero_and_seed_determinism():
+    x = np.random.default_rng(5).integers(0, 2, size=(400, 32)).astype(np.uint8)
+    kw = dict(radii=[1, 2], far_radius=4, steps=150, hidden=8, seed=3)
+    a = neural_cmi_profile(x, **kw)
+    b = neural_cmi_profile(x, **kw)
+    for e, f in zip(a, b, strict=True):
+        assert e.value == f.value and e.stderr == f.stderr
+        assert e.stderr > 0
+        assert abs(e.value) < 4 * e.stderr + 2e-4, e
+        # the two held-out entropies are reported and difference to the value
+        assert math.isclose(
+            e.value, e.details["H_A_given_B"] - e.details["H_A_given_BC"], abs_tol=1e-12
+        )
+        assert abs(e.details["H_A_given_BC"] - math.log(2)) < 0.01
+
+
+def test_paired_bootstrap_matches_naive_error():
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.01, 0.1, size=(1, 4000))
+    v, se, naive, G = neural_module._paired_bootstrap(d, np.ones(4000), None, 2000, 0)
+    assert G == 1000
+    assert abs(v[0] - d.mean()) < 1e-12
+    assert abs(se[0] / naive[0] - 1) < 0.1
+    assert abs(naive[0] / (0.1 / math.sqrt(4000)) - 1) < 0.1
+
+
+def test_noisy_chain_small_radii_match_exact():
+    """p = 0.2: I(r) for r = 1, 2 against the transfer-matrix values (within 4 sigma and 3e-3);
+    the far predictor's held-out entropy is an upper bound of H(y_0 | y_rest) up to noise."""
+    p = 0.2
+    y = _noisy_chain(p, 3000)
+    es = neural_cmi_profile(
+        y, radii=[1, 2], far_radius=5, steps=600, batch_sites=2048, lr=1e-2, hidden=16, seed=0
+    )
+    for e in es:
+        ex = chain_cmi(1.0, p, e.radius)
+        assert abs(e.value - ex) < 4 * e.stderr + 1e-4 and abs(e.value - ex) < 3e-3, (e, ex)
+    hf = chain_shell_entropy(1.0, p, 5)
+    e = es[0]
+    assert e.details["H_A_given_BC"] > hf - 4 * e.details["H_A_given_BC_stderr"]
+    assert e.details["H_A_given_BC"] - hf < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["rings", "mlp"])
+def test_noisy_chain_profile_against_exact_slow(arch):
+    """p = 0.2, r = 1..4, 8000 x 64 sites: within 4 sigma + 5e-5 and 0.005 nats of exact."""
+    p = 0.2
+    y = _noisy_chain(p, 8000, seed=11)
+    es = neural_cmi_profile(
+        y, radii=[1, 2, 3, 4], far_radius=8, steps=1500, architecture=arch, seed=1
+    )
+    for e in es:
+        ex = chain_cmi(1.0, p, e.radius)
+        assert abs(e.value - ex) < 0.005
+        assert abs(e.value - ex) < 4 * e.stderr + 5e-5, (arch, e, ex)
+
+
+def test_two_dimensional_and_channel_layouts():
+    rng = np.random.default_rng(2)
+    x = rng.choice(np.array([-1, 1], np.int8), size=(30, 6, 6))
+    e = neural_cmi(x, radius=1, far_radius=2, steps=3, hidden=4)
+    assert e.details["sites"] == {"A": 1, "B": 8, "far": 24}
+    loops = rng.integers(0, 2, size=(30, 2, 6, 6)).astype(np.uint8)  # channels first
+    e = neural_cmi(loops, radius=1, far_radius=2, steps=3, hidden=4, architecture="mlp")
+    assert e.details["n_classes"] == 4 and e.details["channels"] == 2
+    e = neural_cmi(x, radius=1, far_radius=2, block=2, steps=3, hidden=4)
+    assert e.details["n_classes"] == 16 and e.details["sites"]["A"] == 4
+    # open boundaries: only centres whose whole far window is inside
+    e = neural_cmi(x, radius=0, far_radius=1, periodic=False, steps=3, hidden=4)
+    assert e.details["sites_per_sample"] == 16
+
+
+def test_estimate_cmi_front_door_dispatches():
+    x = np.random.default_rng(4).integers(0, 2, size=(60, 16))
+    e = ld.estimate_cmi(x, radius=1, method="neural", far_radius=3, steps=5, hidden=4)
+    assert e.method == "neural" and e.radius == 1
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(radius=-1), "radii"),
+        (dict(radius=1, far_radius=1), "far_radius"),
+        (dict(radius=1, far_radius=40), "far_radius"),
+        (dict(radius=1, steps=0), "steps"),
+        (dict(radius=1, lr=-1.0), "lr"),
+        (dict(radius=1, test_fraction=1.0), "test_fraction"),
+        (dict(radius=1, architecture="cnn"), "architecture"),
+    ],
+)
+def test_bad_arguments_raise(kw, match):
+    x = np.random.default_rng(0).integers(0, 2, size=(20, 16))
+    with pytest.raises(ParameterError, match=match):
+        neural_cmi(x, **kw)
+
+
+def test_bad_data_raise():
+    with pytest.raises(ParameterError, match="discrete"):
+        neural_cmi(np.zeros((10, 16)), radius=1)
+    with pytest.raises(ParameterError, match="held-out"):
+        neural_cmi(np.zeros((3, 16), np.int8), radius=1, far_radius=3)
+    with pytest.raises(ParameterError, match="joint values"):
+        neural_cmi(np.zeros((10, 2, 9, 9), np.uint8), radius=1, far_radius=2, block=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# denoiser gap
+
+
+def test_denoiser_gap_of_a_model_with_itself_is_exactly_zero():
+    from latticediff.nn import LocalDenoiser
+
+    x = ld.sample(ld.IsingChain(N=32, K=1.0), n_samples=20, seed=0)[:, None]
+    net = LocalDenoiser(1, 1, 2, hidden=8, dim=1, t_embedding=None, seed=0)
+    es = denoiser_gap(net, net, x, ld.BitFlip(), [0.05, 0.2])
+    assert len(es) == 2
+    for e in es:
+        assert e.value == 0.0 and e.stderr == 0.0
+        assert e.details["CE_local"] == e.details["CE_global"]
+
+
+@pytest.mark.slow
+def test_denoiser_gap_on_the_chain_matches_exact_slow():
+    """Local r = 1 against r = 8 denoisers at p = 0.1: Delta(1) = 0.021132 (exact)."""
+    from latticediff.nn import LocalDenoiser, train_denoiser
+
+    x = ld.sample(ld.IsingChain(N=64, K=1.0), n_samples=8000, seed=2)[:, None]
+    tr, te = x[:5000], x[5000:]
+    bf = ld.BitFlip(gamma=1.0)
+    t = float(bf.t_of_p(0.1))
+    nets = []
+    for r in (1, 8):
+        net = LocalDenoiser(r, 1, 2, hidden=64, dim=1, t_embedding=None, seed=r)
+        for lr, steps, s in ((3e-3, 1200, 0), (3e-4, 400, 1)):
+            train_denoiser(
+                net, tr, bf, steps=steps, batch_size=128, lr=lr, seed=s, t_sampler=t, progress=False
+            )
+        nets.append(net)
+    e = denoiser_gap(nets[0], nets[1], te, bf, t, seed=9)
+    ex = chain_denoiser_gap(1.0, 0.1, 1)
+    assert abs(e.value - ex) < 4 * e.stderr + 1e-3, (e, ex)
