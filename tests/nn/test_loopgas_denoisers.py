@@ -1,0 +1,253 @@
+"""The loop-gas denoiser study (analysis/loopgas_denoisers/run.py) at small size.
+
+Exact references checked against brute-force enumeration; a trained radius-1 denoiser against
+the exact Bayes-optimal radius-1 cross-entropy; the exact excess loss Delta(r) of the
+Bayes-optimal local denoisers is positive near p_c and falls with r; and (slow) the whole
+pipeline at L = 8 with the generation check that all-local sampling leaves vertex defects.
+"""
+
+import importlib.util
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import latticediff as ld
+from latticediff.systems import LoopGas
+
+RUN = Path(__file__).resolve().parents[2] / "analysis" / "loopgas_denoisers" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("loopgas_denoisers_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks: one intra-op thread is faster and immune to a busy machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _brute_local_table(r, p, L=8):
+    """P(sigma, e_A) by enumerating every error on the window's edges, syndromes from
+    LoopGas.vertex_parity on an embedding torus (a different code path from the study's)."""
+    c = L // 2
+    win = [(ch, c + i, c + j) for i in range(-r, r + 1) for j in range(-r, r + 1) for ch in (0, 1)]
+    n = len(win)
+    bits = ((np.arange(1 << n)[:, None] >> np.arange(n)) & 1).astype(np.uint8)
+    e = np.zeros((1 << n, 2, L, L), np.uint8)
+    for k, (ch, i, j) in enumerate(win):
+        e[:, ch, i, j] = bits[:, k]
+    par = LoopGas.vertex_parity(e)
+    inner = [(i, j) for i in range(-r + 1, r + 1) for j in range(-r + 1, r + 1)]
+    sig = sum(par[:, c + i, c + j].astype(np.int64) << b for b, (i, j) in enumerate(inner))
+    a = e[:, 0, c, c].astype(np.int64) + 2 * e[:, 1, c, c]
+    w = p ** bits.sum(1) * (1 - p) ** (n - bits.sum(1))
+    out = np.zeros((1 << len(inner), 4))
+    np.add.at(out, (sig, a), w)
+    return out
+
+
+def test_local_table_matches_bruteforce(study):
+    for p in (0.03, 0.11, 0.3):
+        table = study.local_syndrome_table(1, p)
+        np.testing.assert_allclose(table, _brute_local_table(1, p), rtol=1e-12, atol=1e-15)
+    # limits: no information at p = 1/2, and the radius-1 window beats radius 0 (h(p))
+    assert study.exact_local_ce(1, 0.5) == pytest.approx(math.log(2), abs=1e-12)
+    for p in (0.05, 0.11, 0.2):
+        h0, h1, h2 = study.binary_entropy(p), study.exact_local_ce(1, p), study.exact_local_ce(2, p)
+        assert h0 > h1 > h2 > 0
+
+
+def _cycle_space(L):
+    """All 2^(L^2 + 1) cycles of the L x L torus (edge layout of LoopGas), as (n, 2, L, L)."""
+    basis = []
+    for i, j in list(itertools.product(range(L), range(L)))[1:]:  # L^2 - 1 independent plaquettes
+        b = np.zeros((2, L, L), np.uint8)
+        b[0, i, j] = b[0, (i + 1) % L, j] = b[1, i, j] = b[1, i, (j + 1) % L] = 1
+        basis.append(b)
+    wx = np.zeros((2, L, L), np.uint8)
+    wx[0, 0, :] = 1
+    wy = np.zeros((2, L, L), np.uint8)
+    wy[1, :, 0] = 1
+    basis += [wx, wy]
+    B = np.array(basis).reshape(len(basis), -1).astype(np.int64)
+    k = len(basis)
+    coef = (np.arange(1 << k)[:, None] >> np.arange(k)) & 1
+    Z = (coef @ B) % 2
+    assert len({z.tobytes() for z in Z.astype(np.uint8)}) == 1 << k  # independent
+    assert not LoopGas.vertex_parity(Z.reshape(-1, 2, L, L)).any()  # closed
+    return Z.reshape(-1, 2, L, L).astype(np.uint8)
+
+
+def test_global_posterior_matches_bruteforce(study):
+    L, p = 3, 0.13
+    Z = _cycle_space(L)
+    assert len(Z) == 2 ** (L * L + 1)
+    rng = np.random.default_rng(0)
+    x = Z[rng.integers(0, len(Z), 5)]
+    y = x ^ (rng.random(x.shape) < p).astype(np.uint8)
+    sites = (np.arange(5), rng.integers(0, L, 5), rng.integers(0, L, 5))
+    got = study.global_posterior(p, y, sites)
+    for k in range(5):
+        s, i, j = sites[0][k], sites[1][k], sites[2][k]
+        flips = (Z ^ y[s]).reshape(len(Z), -1).sum(1)
+        w = p**flips * (1 - p) ** (2 * L * L - flips)
+        ea = (Z[:, 0, i, j] ^ y[s, 0, i, j]).astype(int) + 2 * (Z[:, 1, i, j] ^ y[s, 1, i, j])
+        want = np.bincount(ea, weights=w, minlength=4)
+        np.testing.assert_allclose(got[k], want / want.sum(), rtol=1e-9, atol=1e-12)
+
+
+def test_exact_gap_positive_and_falls_with_radius(study):
+    """Delta(r) = E KL(P(x_A|y) || P(x_A|y_Q)) > 0 at p = 0.11 on L = 8, smaller for r = 2."""
+    L, p, n = 8, 0.11, 64
+    x = ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=n, seed=5)
+    y = x ^ (np.random.default_rng(1).random(x.shape) < p).astype(np.uint8)
+    # four well-separated sites per sample; errors from the spread of the per-sample means
+    sites = (np.repeat(np.arange(n), 4), np.tile([0, 4, 0, 4], n), np.tile([1, 1, 5, 5], n))
+    pg = study.edge_marginals(study.global_posterior(p, y, sites))
+    kl = {}
+    for r in (1, 2):
+        pl = study.edge_marginals(study.local_posterior(r, p, y, sites))
+        kl[r] = study.kl_bits(pg, pl).mean(axis=1).reshape(n, 4).mean(axis=1)
+    se = {r: kl[r].std(ddof=1) / math.sqrt(n) for r in kl}
+    assert kl[1].mean() > 4 * se[1]
+    d = kl[1] - kl[2]
+    assert d.mean() > 3 * d.std(ddof=1) / math.sqrt(n)
+
+
+def test_trained_radius1_denoiser_reaches_exact_bayes_ce(study):
+    """A radius-1 LocalDenoiser trained briefly at p = 0.11 (L = 8) gets within 0.025 nats of
+    the exact Bayes-optimal radius-1 cross-entropy, and never below it (beyond noise)."""
+    from latticediff.nn import LocalDenoiser, evaluate_per_site_loss, train_denoiser
+    from latticediff.noise import BitFlip
+
+    bf, p, L = BitFlip(gamma=1.0), 0.11, 8
+    t = float(bf.t_of_p(p))
+    data = ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=2000, seed=1)
+    test = ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=400, seed=2)
+    net = LocalDenoiser(1, 2, 4, hidden=64, depth=2, spatial_layers=1, seed=0)
+    train_denoiser(
+        net, data, bf, steps=300, batch_size=64, lr=3e-3, seed=0, t_sampler=t, progress=False
+    )
+    res = evaluate_per_site_loss(net, test, bf, [t], seed=3)
+    exact = study.exact_local_ce(1, p)
+    ce, se = float(res.mean[0]), float(res.stderr[0])
+    assert ce > exact - 4 * se
+    assert ce < exact + 0.025  # the no-context value h(p) is exact + 0.097
+
+
+def test_region_pfaffian_local_posterior_matches_table(study, monkeypatch):
+    """The r >= 3 code path (window Pfaffians + channel inversion) agrees with the exact
+    r <= 2 tables when forced onto r = 1, 2."""
+    L, p, n = 8, 0.09, 3
+    x = ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=n, seed=7)
+    y = x ^ (np.random.default_rng(2).random(x.shape) < p).astype(np.uint8)
+    sites = (np.arange(n), np.array([0, 3, 7]), np.array([6, 0, 2]))
+    for r in (1, 2):
+        want = study.local_posterior(r, p, y, sites)
+        got = np.empty_like(want)
+        for k in range(n):
+            mask = np.zeros((L, L), bool)
+            idx = np.arange(-r, r + 1)
+            mask[np.ix_((sites[1][k] + idx) % L, (sites[2][k] + idx) % L)] = True
+            one = ([k], [sites[1][k]], [sites[2][k]])
+            got[k] = study._posterior_from_pfaffians(p, y, one, mask)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_exact_local_module_is_local_and_exact(study):
+    """The Bayes radius-2 sampler module reproduces local_posterior and ignores every input
+    outside its window (changing all of them leaves the centre's logits bitwise equal)."""
+    import torch
+
+    from latticediff.nn import encode_input
+    from latticediff.noise import BitFlip
+
+    bf, L, r, p = BitFlip(gamma=1.0), 9, 2, 0.1
+    mod = study.exact_local_module(r, bf)
+    x = ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=2, seed=3)
+    y = x ^ (np.random.default_rng(4).random(x.shape) < p).astype(np.uint8)
+    c = torch.full((2,), 2 * p)
+    out = mod(encode_input(y, bf), c).numpy().reshape(2, 2, 2, L, L)  # (n, K, C, L, L)
+    px1 = 1 / (1 + np.exp(out[:, 0] - out[:, 1]))  # P(x_c = 1)
+    sites = (np.array([0, 1]), np.array([4, 0]), np.array([4, 8]))
+    pe = study.edge_marginals(study.local_posterior(r, p, y, sites))
+    for k in range(2):
+        s, i, j = sites[0][k], sites[1][k], sites[2][k]
+        want = np.where(y[s, :, i, j] == 1, 1 - pe[k], pe[k])
+        np.testing.assert_allclose(px1[s, :, i, j], want, rtol=1e-6)  # float32 logits
+    # perturb everything outside the window of the centre site (4, 4)
+    inside = np.zeros((L, L), bool)
+    inside[2:7, 2:7] = True
+    y2 = y.copy()
+    y2[:, :, ~inside] ^= 1
+    out2 = mod(encode_input(y2, bf), c).numpy().reshape(2, 2, 2, L, L)
+    assert np.array_equal(out2[..., 4, 4], out[..., 4, 4])
+    y3 = y.copy()
+    y3[0, 0, 3, 3] ^= 1  # edge (3,3)-(3,4): flips two inner-star parities of the window
+    out3 = mod(encode_input(y3, bf), c).numpy().reshape(2, 2, 2, L, L)
+    assert not np.array_equal(out3[0, :, :, 4, 4], out[0, :, :, 4, 4])
+
+
+@pytest.mark.slow
+def test_exact_local_sampler_leaves_defects_that_global_avoids(study):
+    """Ancestral sampling at L = 6 with the Bayes-optimal denoisers: radius 1 leaves vertex
+    defects, the global one (Pfaffians) generates closed loops (~1 min)."""
+    from latticediff.noise import BitFlip
+
+    plan = dict(exact_gen_L=6, exact_gen_n=8, exact_gen_steps=40, n_reference=200)
+    res, _ = study.generate_exact(BitFlip(gamma=1.0), plan, (0.0, 0.2), lambda *_: None)
+    loc = res["schedules"]["exact local r=1"]["quality"]
+    glo = res["schedules"]["exact global"]["quality"]
+    assert loc["defect_density"] > 5 * loc["defect_density_stderr"] > 0
+    assert glo["defect_density"] < loc["defect_density"] - 4 * loc["defect_density_stderr"]
+    assert glo["defect_free_fraction"] >= 0.75
+
+
+@pytest.mark.slow
+def test_study_quick_pipeline(study, tmp_path):
+    """The whole study at a tiny plan (L = 8): every stage runs and writes its outputs."""
+    import json
+
+    study.PLANS["tiny"] = dict(
+        study.PLANS["quick"],
+        L=8,
+        radii=[1, 2, 3],
+        n_train=256,
+        steps=20,
+        anneal_steps=5,
+        n_eval=16,
+        p_eval=[0.05, 0.1, 0.15, 0.2],
+        exact_p=[0.08, 0.12],
+        exact_samples=2,
+        exact_local_samples=1,
+        gen_n=4,
+        gen_steps=6,
+        exact_gen_L=4,
+        exact_gen_n=2,
+        exact_gen_steps=6,
+        n_reference=50,
+        bootstrap=20,
+    )
+    try:
+        assert study.main(["--plan", "tiny", "--out", str(tmp_path)]) == 0
+    finally:
+        del study.PLANS["tiny"]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["complete"]
+    assert set(res["evaluation"]["delta"]) == {"1", "2", "3"}
+    assert "hybrid r=3 + global" in res["generation"]["schedules"]
+    for stem in ("delta_vs_p", "cross_entropy", "defects", "samples"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 0
