@@ -883,10 +883,8 @@ def figures(res: dict, samples: dict | None, out: Path) -> list[Path]:
         plt.close(fig)
 
     # 1. excess loss Delta(r, p): networks, exact Bayes, peak positions
-    fig, axes = plt.subplots(
-        1, 4, figsize=(21, 4.6), gridspec_kw=dict(width_ratios=[2, 2, 1.2, 1.2])
-    )
-
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
+    axes = axes.ravel()
     ax = axes[0]
     for c, r in zip(colors, radii, strict=True):
         d = ev["delta"][str(r)]
@@ -914,7 +912,6 @@ def figures(res: dict, samples: dict | None, out: Path) -> list[Path]:
             f" ({ex['n_samples']}x{ex['sites_per_sample']} sites)",
             fontsize=9,
         )
-        ax.set_yscale("log")
         panels.append(ax)
     else:
         axes[1].set_visible(False)
@@ -1141,7 +1138,11 @@ def main(argv=None) -> int:
     if args.plot_only:
         res = json.loads((out / "results.json").read_text())
         if res.get("exact") and "gap_markov_length" not in res["exact"]:
+            # a derived block added after the run (from the stored exact gaps): store it too
             res["exact"]["gap_markov_length"] = gap_markov_length(res["exact"])
+            tmp = out / "results.json.tmp"
+            tmp.write_text(json.dumps(res, indent=1))
+            tmp.replace(out / "results.json")
         npz = out / "samples.npz"
         samples = dict(np.load(npz)) if npz.exists() else None
         samples = {
