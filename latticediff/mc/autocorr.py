@@ -82,7 +82,7 @@ def tau_int(x: np.ndarray, *, c: float = 5.0) -> TauEstimate:
 
     >>> rng = np.random.default_rng(1)
     >>> a = np.zeros(50000)
-    >>> for i in range(1, a.size):  # AR(1) with phi = 0.8: tau_int = (1 + phi) / (2 (1 - phi)) = 4.5
+    >>> for i in range(1, a.size):  # AR(1), phi = 0.8: tau_int = (1 + phi) / (2 (1 - phi))
     ...     a[i] = 0.8 * a[i - 1] + rng.normal()
     >>> abs(tau_int(a).tau - 4.5) < 0.5
     True

@@ -8,6 +8,15 @@ Importing this subpackage imports torch; ``import latticediff`` alone does not.
 """
 
 from .local import LocalDenoiser, pad_lattice, split_logits
+from .sampling import (
+    ComputeReport,
+    HybridSchedule,
+    ModelCost,
+    Segment,
+    default_times,
+    sample_discrete,
+    sample_gaussian,
+)
 from .train import (
     PerSiteLoss,
     TrainHistory,
@@ -20,15 +29,6 @@ from .train import (
     predict_x0,
     save_model,
     train_denoiser,
-)
-from .sampling import (
-    ComputeReport,
-    HybridSchedule,
-    ModelCost,
-    Segment,
-    default_times,
-    sample_discrete,
-    sample_gaussian,
 )
 from .unet import GlobalDenoiser
 

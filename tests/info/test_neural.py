@@ -131,6 +131,18 @@ def test_iid_bits_give_zero_and_seed_determinism():
         assert abs(e.details["H_A_given_BC"] - math.log(2)) < 0.01
 
 
+def test_early_stopping_prevents_overfitting_the_far_window():
+    """Few i.i.d. samples, a far window of 80 sites: trained to the end, the far predictor
+    over-fits and the "CMI" is hugely negative; early stopping keeps it consistent with 0."""
+    x = np.random.default_rng(7).choice(np.array([-1, 1], np.int8), size=(80, 12, 12))
+    kw = dict(radius=1, far_radius=4, steps=400, batch_sites=2048, seed=0)
+    bad = neural_cmi(x, early_stopping=False, **kw)
+    good = neural_cmi(x, **kw)
+    assert bad.value < -10 * bad.stderr
+    assert abs(good.value) < 4 * good.stderr + 1e-3, good
+    assert good.details["best_step"]["BC"] < 400 and good.details["n_validation_samples"] == 6
+
+
 def test_paired_bootstrap_matches_naive_error():
     rng = np.random.default_rng(0)
     d = rng.normal(0.01, 0.1, size=(1, 4000))
