@@ -16,25 +16,31 @@ Bernoulli(p), p = (1 - exp(-2 gamma t))/2 (gamma = 1). The study:
    and its neighbours, error from a bootstrap over held-out samples.
 3. **Exact references** (no networks), to tell physics from training error:
 
-   - the Bayes-optimal radius-r cross-entropy for r = 1, 2 exactly: the window Q sees y_Q, whose
-     posterior depends only on the parities of the (2r)^2 vertex stars inside Q, so
-     ``H(x_A | y_Q) = H(e_A | sigma_Q(e))``, a sum over the 2^((2r)^2 + 2) joint values of
-     (syndrome, e_A), built by XOR-convolving one edge at a time (:func:`local_syndrome_table`);
-   - the Bayes-optimal global posterior P(x_A | y) at a set of p by Kasteleyn Pfaffians
-     (:func:`latticediff.info.syndrome.loopgas_log_prob`, 4 per site, :func:`global_posterior`),
-     which gives the exact gap ``Delta(r) = E_y KL(P(x_A|y) || P(x_A|y_Q))`` for r = 1, 2 and each
-     network's excess over the Bayes-optimal global model, ``E_y KL(P(x_A|y) || P_net)``
-     (= CE_net - H(x_A|y)), both Rao-Blackwellised (low variance) and paired on the same sites.
+   - the Bayes-optimal radius-r posterior: the window Q sees y_Q, whose posterior depends only
+     on the parities of the (2r)^2 vertex stars inside Q, so ``H(x_A | y_Q) = H(e_A | sigma_Q(e))``;
+     for r = 1, 2 an exact table over the 2^((2r)^2 + 2) joint values of (syndrome, e_A), built
+     by XOR-convolving one edge at a time (:func:`local_syndrome_table`); for r >= 3 window
+     Pfaffians (:func:`local_posterior`);
+   - the Bayes-optimal global posterior P(x_A | y) by Kasteleyn Pfaffians
+     (:func:`latticediff.info.syndrome.loopgas_log_prob`, 4 per site, :func:`global_posterior`);
+   - hence, on sites of held-out samples with the noise coupled across p, the exact gap
+     ``Delta(r) = E_y KL(P(x_A|y) || P(x_A|y_Q))`` for every r, its decay length in r
+     (:func:`gap_markov_length`), and each network's excess over the Bayes-optimal global model,
+     ``E_y KL(P(x_A|y) || P_net)`` (= CE_net - H(x_A|y)), all Rao-Blackwellised (low variance)
+     and paired on the same sites.
 4. **Generation.** Ancestral (D3PM) sampling (:func:`latticediff.nn.sampling.sample_discrete`)
-   from p = 1/2 with all-local r = 1, 3, 6, all-global, and a hybrid (local r = 3 outside a window
-   around the peak of the measured Delta(r = 3, p), global inside); vertex-defect density (0 for
-   every true loop-gas sample), winding sectors and edge occupation against Monte Carlo samples
+   from p = 1/2 with the trained networks at L = 16: all-local r = 1, 3, 6, all-global, and a
+   hybrid (local r = 3 outside the window where the measured network Delta(r = 3, p) exceeds
+   ``window_frac`` of its maximum, global inside), plus the exact Bayes local r = 1, 2 denoisers;
+   and with the exact Bayes denoisers at a small L (local r = 1, global by Pfaffians, hybrid),
+   which separates what locality costs from training error. Vertex-defect density (0 for every
+   true loop-gas sample), winding sectors and edge occupation against Monte Carlo samples
    (:func:`latticediff.quality.loopgas_quality`), and the compute of each schedule.
 
 Usage::
 
-    python analysis/loopgas_denoisers/run.py --quick          # < 3 min on 2 cores
-    python analysis/loopgas_denoisers/run.py                  # ~15-20 min on 2 cores
+    python analysis/loopgas_denoisers/run.py --quick          # ~3 min of CPU
+    python analysis/loopgas_denoisers/run.py                  # ~15-20 min of CPU
     python analysis/loopgas_denoisers/run.py --device cuda --steps 6000 --batch 64
     python analysis/loopgas_denoisers/run.py --plot-only      # redraw figures from out/
 
@@ -186,7 +192,7 @@ def local_syndrome_table(r: int, p: float) -> np.ndarray:
     endpoints' bits (and A's bit if it is A's edge) with probability p: one XOR convolution per
     edge. Exact; memory 2^((2r)^2 + 2) doubles (r <= 2).
 
-    >>> float(local_syndrome_table(1, 0.1).sum())
+    >>> round(float(local_syndrome_table(1, 0.1).sum()), 12)
     1.0
     """
     if r not in (1, 2):
@@ -1052,14 +1058,7 @@ def figures(res: dict, samples: dict | None, out: Path) -> list[Path]:
                 f"hybrid = global for p in [{lo:.2f}, {hi:.2f}], local elsewhere",
                 fontsize=9,
             )
-        axes[0].text(
-            0.01,
-            0.98,
-            "label: FLOPs relative to all-global",
-            transform=axes[0].transAxes,
-            fontsize=7,
-            va="top",
-        )
+        axes[0].set_xlabel("bar labels: network FLOPs relative to all-global", fontsize=8)
         fig.tight_layout()
         save(fig, "defects")
     if samples:
@@ -1093,7 +1092,7 @@ def figures(res: dict, samples: dict | None, out: Path) -> list[Path]:
                 if b == 0:
                     ax.set_ylabel(name, fontsize=8)
         fig.suptitle("generated configurations (red: odd vertices = defects)", fontsize=10)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.985))
         save(fig, "samples")
     return made
 
