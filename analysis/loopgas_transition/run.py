@@ -46,6 +46,16 @@ PLANS = {
         "p": [0.06, 0.08, 0.10, 0.12, 0.14, 0.16],
         "n_samples": 120,
     },
+    # Sized for one 16-core node (~6 min with 12 Numba threads): larger radii, where the peak
+    # of I(p) at fixed r approaches p_c, and p = 0.05 / 0.15 for the decay in r on both sides.
+    # The cost per sample grows steeply with r (L = 20, r = 9: ~1.7 s on one core), so the
+    # sample counts fall with L and the largest L keeps only its large radii.
+    "node": {
+        "sizes": [12, 16, 20],
+        "p": [0.05, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.13, 0.15],
+        "n_samples": {12: 400, 16: 150, 20: 80},
+        "radii": {20: [5, 7, 9]},
+    },
     "full": {
         "sizes": [8, 10, 12, 14, 16],
         "p": [round(0.06 + 0.01 * k, 3) for k in range(11)],  # 0.06 .. 0.16
@@ -56,15 +66,26 @@ R_MIN = 2  # smallest shell radius in the fits (r = 1 is dominated by nearest-ne
 C_MIN = 3  # smallest width of region C (in sites) for a point to enter the collapse
 
 
-def radii(L: int) -> list[int]:
+def radii(L: int, plan: dict | None = None) -> list[int]:
+    """Shell radii computed at size L: all that leave C non-empty, unless the plan restricts."""
+    if plan is not None and L in plan.get("radii", {}):
+        return list(plan["radii"][L])
     return list(range(1, (L - 2) // 2 + 1))
+
+
+def n_samples_at(plan: dict, L: int) -> int:
+    n = plan["n_samples"]
+    return int(n[L]) if isinstance(n, dict) else int(n)
 
 
 def point_key(L: int, r: int, p: float, n: int, seed: int) -> str:
     return f"L={L},r={r},p={p:.4f},n={n},seed={seed}"
 
 
-def compute_points(plan: dict, out: Path, seed: int, threads: int | None, fresh: bool) -> list:
+def compute_points(
+    plan: dict, out: Path, seed: int, threads: int | None, fresh: bool, dry: bool = False
+) -> list:
+    """Every point of the plan, reusing finished ones; ``dry``: only the finished ones."""
     from latticediff.info.syndrome import syndrome_cmi
 
     path = out / "points.jsonl"
@@ -77,13 +98,15 @@ def compute_points(plan: dict, out: Path, seed: int, threads: int | None, fresh:
                 row = json.loads(line)
                 done[row["key"]] = row
     rows = []
-    n = plan["n_samples"]
     for L in plan["sizes"]:
-        for r in radii(L):
+        n = n_samples_at(plan, L)
+        for r in radii(L, plan):
             for p in plan["p"]:
                 key = point_key(L, r, p, n, seed)
                 if key in done:
                     rows.append(done[key])
+                    continue
+                if dry:
                     continue
                 ss = np.random.SeedSequence([seed, L, r, int(round(p * 10000))])
                 t0 = time.perf_counter()
@@ -215,6 +238,36 @@ def markov_length(r, val, err):
     return float(-1 / slope), float(s_slope / slope**2)
 
 
+def widest_size(arr: np.ndarray) -> int:
+    """The size with the most radii computed (ties: the larger L)."""
+    sizes = sorted({int(x) for x in arr[:, 0]})
+    return max(sizes, key=lambda L: (len(set(arr[arr[:, 0] == L, 1])), L))
+
+
+def decay_fits(arr: np.ndarray, L: int, p: float) -> dict:
+    """Exponential (log I linear in r) against power-law (log I linear in log r) decay of I(r)
+    at fixed (L, p), weighted, over r >= R_MIN with I > 3 stderr; chi2/dof of each."""
+    m = (arr[:, 0] == L) & np.isclose(arr[:, 2], p) & (arr[:, 1] >= R_MIN)
+    m &= arr[:, 3] > 3 * arr[:, 4]
+    r, val, err = arr[m, 1], arr[m, 3], arr[m, 4]
+    out = {"L": L, "p": p, "radii": r.tolist(), "n_points": int(m.sum())}
+    if m.sum() < 3:
+        return out
+    y, w = np.log(val), val / err
+    for name, x in (("exponential", r), ("power_law", np.log(r))):
+        coef, cov = np.polyfit(x, y, 1, w=w, cov="unscaled")
+        chi2 = float(np.sum(((np.polyval(coef, x) - y) * w) ** 2))
+        out[name] = {
+            "slope": float(coef[0]),
+            "slope_stderr": float(math.sqrt(cov[0, 0])),
+            "chi2": chi2,
+            "dof": int(m.sum() - 2),
+        }
+    s, ds = out["exponential"]["slope"], out["exponential"]["slope_stderr"]
+    out["xi"], out["xi_stderr"] = float(-1 / s), float(ds / s**2)
+    return out
+
+
 def analyse(rows: list, plan: dict, seed: int, n_boot: int) -> dict:
     arr = np.array([[r["L"], r["r"], r["p"], r["value"], r["stderr"]] for r in rows], float)
     sizes = sorted({int(x) for x in arr[:, 0]})
@@ -237,7 +290,7 @@ def analyse(rows: list, plan: dict, seed: int, n_boot: int) -> dict:
     # 2. peaks and 3. Markov lengths
     peaks, xis = [], []
     for L in sizes:
-        for r in radii(L):
+        for r in sorted({int(x) for x in arr[arr[:, 0] == L, 1]}):
             m = (arr[:, 0] == L) & (arr[:, 1] == r)
             if m.sum() < 3:
                 continue
@@ -251,9 +304,9 @@ def analyse(rows: list, plan: dict, seed: int, n_boot: int) -> dict:
     out = {
         "exact_p_c": EXACT_P_C,
         "sizes": sizes,
-        "radii": {str(L): radii(L) for L in sizes},
+        "radii": {str(L): radii(L, plan) for L in sizes},
         "p_grid": plan["p"],
-        "n_samples_per_point": plan["n_samples"],
+        "n_samples_per_point": {str(L): n_samples_at(plan, L) for L in sizes},
         "estimator": "syndrome_cmi, KL form averaged over translates of A (a = 1)",
         "fit_windows": {
             "collapse": f"r >= {R_MIN}, C at least {C_MIN} sites wide, largest L per r, "
@@ -263,6 +316,11 @@ def analyse(rows: list, plan: dict, seed: int, n_boot: int) -> dict:
         },
         "peaks": peaks,
         "markov_length": xis,
+        "decay": [
+            decay_fits(arr, widest_size(arr), p)
+            for p in plan["p"]
+            if min(abs(p - 0.05), abs(p - 0.15), abs(p - EXACT_P_C)) < 0.006
+        ],
     }
     if collapse is not None:
         out.update(
@@ -290,22 +348,25 @@ def make_figure(rows: list, res: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     arr = np.array([[r["L"], r["r"], r["p"], r["value"], r["stderr"]] for r in rows], float)
-    Lmax = max(res["sizes"])
+    Lr = widest_size(arr)
     fig, ax = plt.subplots(2, 2, figsize=(10, 8))
     a = ax[0, 0]
-    for r in radii(Lmax):
-        m = (arr[:, 0] == Lmax) & (arr[:, 1] == r)
+    for r in sorted({int(x) for x in arr[:, 1]}):
+        L = int(arr[arr[:, 1] == r, 0].max())  # the largest L that has this r
+        m = (arr[:, 0] == L) & (arr[:, 1] == r)
         o = np.argsort(arr[m, 2])
-        a.errorbar(arr[m, 2][o], arr[m, 3][o], arr[m, 4][o], marker="o", ms=3, label=f"r={r}")
+        a.errorbar(
+            arr[m, 2][o], arr[m, 3][o], arr[m, 4][o], marker="o", ms=3, label=f"r={r} (L={L})"
+        )
     a.axvline(EXACT_P_C, color="k", ls="--", lw=0.8)
-    a.set(xlabel="p", ylabel="I(A:C|B) [nats]", yscale="log", title=f"L = {Lmax}")
+    a.set(xlabel="p", ylabel="I(A:C|B) [nats]", yscale="log", title="largest L per r")
     a.legend(fontsize=7)
     a = ax[0, 1]
     for p in res["p_grid"]:
-        m = (arr[:, 0] == Lmax) & np.isclose(arr[:, 2], p) & (arr[:, 3] > 0)
+        m = (arr[:, 0] == Lr) & np.isclose(arr[:, 2], p) & (arr[:, 3] > 0)
         o = np.argsort(arr[m, 1])
         a.errorbar(arr[m, 1][o], arr[m, 3][o], arr[m, 4][o], marker="o", ms=3, label=f"p={p}")
-    a.set(xlabel="r", ylabel="I(A:C|B) [nats]", yscale="log", title=f"L = {Lmax}")
+    a.set(xlabel="r", ylabel="I(A:C|B) [nats]", yscale="log", title=f"L = {Lr}")
     a.legend(fontsize=6, ncol=2)
     a = ax[1, 0]
     for L in res["sizes"]:
@@ -402,18 +463,30 @@ def xi_peak(res: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small plan (a few minutes)")
+    ap.add_argument("--plan", choices=sorted(PLANS), default=None, help="overrides --quick")
+    ap.add_argument(
+        "--analyse-only",
+        action="store_true",
+        help="no new points: analyse those already in OUT/points.jsonl for this plan",
+    )
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
     ap.add_argument("--n-boot", type=int, default=100, help="bootstrap refits of the collapse")
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--fresh", action="store_true", help="ignore points already computed")
     args = ap.parse_args(argv)
-    plan = PLANS["quick" if args.quick else "full"]
+    name = args.plan or ("quick" if args.quick else "full")
+    plan = PLANS[name]
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows = compute_points(plan, args.out, args.seed, args.threads, args.fresh)
+    rows = compute_points(
+        plan, args.out, args.seed, args.threads, args.fresh, dry=args.analyse_only
+    )
+    if not rows:
+        print(f"no points of plan {name!r} in {args.out}")
+        return 2
     res = analyse(rows, plan, args.seed, args.n_boot)
-    res["plan"] = "quick" if args.quick else "full"
+    res["plan"] = name
     res["markov_length_peak"] = xi_peak(res)
     res["cost"] = estimate_full_cost(rows)
     res["wall_seconds_this_run"] = time.perf_counter() - t0
@@ -431,6 +504,13 @@ def main(argv=None) -> int:
         )
     print("peaks of I(p):", [(x["L"], x["r"], round(x["p_peak"], 4)) for x in res["peaks"]])
     print("peak of xi(p):", res["markov_length_peak"])
+    for d in res["decay"]:
+        if "exponential" in d:
+            e, q = d["exponential"], d["power_law"]
+            print(
+                f"decay L={d['L']} p={d['p']}: xi = {d['xi']:.2f} ± {d['xi_stderr']:.2f}, "
+                f"chi2/dof exp {e['chi2']:.1f}/{e['dof']}, power {q['chi2']:.1f}/{q['dof']}"
+            )
     print(f"full plan estimate: {res['cost']['full_plan_hours_estimate']:.1f} h on this machine")
     return 0
 
