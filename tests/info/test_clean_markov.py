@@ -17,14 +17,17 @@ from latticediff.info.neural import neural_cmi_profile
 # one small budget for every case (~3-10 s each on one thread). r = 1 against the ring 1 < d <= 2:
 # the nearest-neighbour Markov property says I(A : ring | shell) = 0 for any ring outside r >= 1.
 # The masked MLP trains fastest at this size; with the ring reader at 150 steps of 1024 sites the
-# training bias (-3e-3 nats at T = 3.5) was many sigma.
+# training bias (-3e-3 nats at T = 3.5) was many sigma. At Tc, 800 steps at lr 1e-2 left the
+# far predictor 7-9e-4 nats worse than the shell one on three seeds (-2.2 to -3.2 sigma: the error
+# bar covers evaluation noise only, not this training bias); 1600 steps at 3e-3 gave
+# -3.7e-4 +- 3.4e-4. Biases at the 1e-4 level are the resolution of this budget.
 NN = dict(
     radii=[1],
     far_radius=2,
     hidden=16,
-    steps=800,
+    steps=1600,
     batch_sites=512,
-    lr=1e-2,
+    lr=3e-3,
     architecture="mlp",
     seed=0,
 )
@@ -45,7 +48,7 @@ def _ising(T, n=400, L=16, seed=3):
     return ld.sample(ld.Ising(L=L, T=T), n_samples=n, seed=seed, n_threads=1)
 
 
-@pytest.mark.parametrize("T", [1.5, 3.5])
+@pytest.mark.parametrize("T", [1.5, 2.269, 3.5])
 def test_clean_ising_cmi_is_zero(T):
     (e,) = neural_cmi_profile(_ising(T), **NN)
     assert e.stderr <= SIGMA_MAX, e
