@@ -4,7 +4,8 @@
   spontaneous magnetization;
 * :mod:`.chain`: the clean 1D Ising chain by transfer matrix;
 * :mod:`.enumeration`: every state of a tiny lattice model with its exact weight;
-* :mod:`.critical`: known critical points with sources, and the bit-flip time <-> p map.
+* :mod:`.critical`: known critical points with sources, and the bit-flip time <-> p map;
+* :mod:`.fidelity`: the fidelity bound 2 TV^2 <= I(A:C|B) of a local recovery, exactly.
 
 Only NumPy and SciPy are imported here.
 
@@ -36,6 +37,16 @@ from .enumeration import (
     exact_distribution,
     exact_observables,
     n_states,
+)
+from .fidelity import (
+    LOOPGAS_GEOMETRIES,
+    FidelityBound,
+    bitflip_channel,
+    fidelity_bound_chain,
+    fidelity_bound_loopgas,
+    fidelity_bound_table,
+    fidelity_loopgas_regions,
+    fidelity_radius,
 )
 from .gaussian_field import GaussianField
 from .ising2d import (
@@ -83,6 +94,15 @@ __all__ = [
     "chain_markov_length",
     "chain_shell_entropy",
     "sample_noisy_chain",
+    # fidelity bound of a local recovery (exact)
+    "FidelityBound",
+    "LOOPGAS_GEOMETRIES",
+    "bitflip_channel",
+    "fidelity_bound_table",
+    "fidelity_bound_chain",
+    "fidelity_bound_loopgas",
+    "fidelity_loopgas_regions",
+    "fidelity_radius",
     # enumeration
     "MAX_STATES",
     "n_states",
