@@ -60,6 +60,10 @@ _LAZY = {
     "neural_cmi_continuous": "latticediff.info.neural_continuous",
     "GaussianField": "latticediff.exact.gaussian_field",
     "FidelityBound": "latticediff.exact.fidelity",
+    "profile_locality": "latticediff.profiler",
+    "LocalityProfile": "latticediff.profiler",
+    "load_profile_data": "latticediff.profiler",
+    "schedule_from_dict": "latticediff.profiler",
     "fidelity_bound_chain": "latticediff.exact.fidelity",
     "fidelity_bound_loopgas": "latticediff.exact.fidelity",
     "syndrome_cmi": "latticediff.info.syndrome",
@@ -91,7 +95,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "exact", "mc", "h5io", "noise", "nn", "info", "sweep", "plotting", "lattice", "images",
-    "quality",
+    "quality", "profiler",
 }
 
 __all__ = [

@@ -70,6 +70,36 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     d.add_argument("--seed", type=int, default=2026)
 
+    pr = sub.add_parser(
+        "profile",
+        help="locality profile: Markov length along a noising path, r(t), global window, saving",
+    )
+    pr.add_argument("data", help="HDF5 samples file, MNIST directory, image folder or .npz/.h5")
+    pr.add_argument("--path", required=True, help="bitflip, uniform, linear, vp or ve")
+    pr.add_argument("--t", type=float, nargs="+", default=None, help="time grid")
+    pr.add_argument("--p", type=float, nargs="+", default=None, help="flip probabilities")
+    pr.add_argument("--radii", type=int, nargs="+", default=None)
+    pr.add_argument("--estimator", default="auto")
+    pr.add_argument(
+        "--estimator-options", default=None, help="JSON object, e.g. '{\"n_samples\": 200}'"
+    )
+    pr.add_argument("--cmi-value", default="held_out", help="held_out or bias_corrected")
+    pr.add_argument("--eps", type=float, default=0.05)
+    pr.add_argument("--tolerance", default="relative", help="relative or absolute")
+    pr.add_argument("--r-min", type=int, default=1)
+    pr.add_argument("--r-max", type=int, default=None)
+    pr.add_argument("--max-rel-err", type=float, default=0.5)
+    pr.add_argument("--snr", type=float, default=3.0)
+    pr.add_argument("--n-steps", type=int, default=100, help="reverse steps for the prediction")
+    pr.add_argument("--gamma", type=float, default=None, help="rate of the discrete paths")
+    pr.add_argument("--key", default=None, help="data set name inside an HDF5/.npz file")
+    pr.add_argument("--n", type=int, default=None, help="use the first n samples")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--threads", type=int, default=1, help="torch and Numba threads")
+    pr.add_argument("-o", "--out", required=True, help="output folder (profile.json, .png)")
+    pr.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    pr.add_argument("--quiet", action="store_true")
+
     from .sweep.cli import add_sweep_parsers
 
     _COMMANDS.update(add_sweep_parsers(sub))
@@ -213,7 +243,76 @@ def _cmd_demo(a) -> int:
     return 0
 
 
-_COMMANDS = {"sample": _cmd_sample, "info": _cmd_info, "exact": _cmd_exact, "demo": _cmd_demo}
+def _cmd_profile(a) -> int:
+    from .profiler import profile_locality
+
+    out = Path(a.out)
+    files = [out / "profile.json", out / "schedule.json", out / "profile.png"]
+    if not a.force and any(f.exists() for f in files):
+        raise LatticeDiffError(f"output folder {str(out)!r} holds a profile; use --force")
+    opts = None
+    if a.estimator_options is not None:
+        try:
+            opts = json.loads(a.estimator_options)
+        except ValueError as exc:
+            raise LatticeDiffError(f"--estimator-options is not valid JSON: {exc}") from None
+    if a.threads is not None:
+        if a.threads < 1:
+            raise LatticeDiffError(f"--threads must be >= 1, got {a.threads}")
+        _set_threads(a.threads)
+    rep = profile_locality(
+        a.data,
+        path=a.path,
+        t=a.t,
+        p=a.p,
+        radii=a.radii,
+        estimator=a.estimator,
+        estimator_options=opts,
+        cmi_value=a.cmi_value,
+        eps=a.eps,
+        tolerance=a.tolerance,
+        r_min=a.r_min,
+        r_max=a.r_max,
+        max_rel_err=a.max_rel_err,
+        snr=a.snr,
+        n_steps=a.n_steps,
+        gamma=a.gamma,
+        key=a.key,
+        n=a.n,
+        seed=a.seed,
+        progress=not a.quiet,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    rep.to_json(files[0])
+    files[1].write_text(json.dumps(rep.schedule_dict(), indent=1) + "\n")
+    rep.plot(files[2], title=f"{a.data} ({a.path})")
+    print(rep.summary())
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _set_threads(n: int) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+_COMMANDS = {
+    "sample": _cmd_sample,
+    "info": _cmd_info,
+    "exact": _cmd_exact,
+    "demo": _cmd_demo,
+    "profile": _cmd_profile,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

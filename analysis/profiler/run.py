@@ -1,0 +1,399 @@
+"""Locality profiler study: profile -> schedule -> hybrid sampler, on the loop gas and on MNIST.
+
+For each data set:
+
+1. ``latticediff.profiler.profile_locality`` (the library's profiler) measures the CMI at
+   several radii along the path, fits the Markov length xi(t), recommends r(t) and the global
+   window, and
+   predicts the FLOPs of the hybrid sampler relative to all-global;
+2. the models of the profiler's cost model (``report.default_models()``: one LocalDenoiser per
+   radius the schedule uses, and the GlobalDenoiser) are trained with equal budgets;
+3. ``report.hybrid_schedule(local, global)`` goes straight into the sampler, beside an
+   all-global run with the same seed; the sampler's ComputeReport gives the measured FLOPs
+   fraction, ``latticediff.quality`` the sample quality of both.
+
+Run from the repository root:  python analysis/profiler/run.py  [--quick] [--only loopgas|mnist]
+Outputs in analysis/profiler/out/ (see README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+P_C = 0.1092  # Nishimori point
+
+
+def _threads(n: int) -> None:
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(n))
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def _dump(path: Path, obj) -> None:
+    from latticediff.profiler import _clean
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_clean(obj), indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _diff(a: float, ea: float, b: float, eb: float) -> dict:
+    d, e = a - b, math.hypot(ea, eb)
+    return {"difference": d, "stderr": e, "sigma": d / e if e > 0 else math.nan}
+
+
+def _train(models: dict, data, process, steps: int, seed: int, lr: float, batch: int) -> dict:
+    from latticediff.nn import train_denoiser
+
+    out = {}
+    for name, m in models.items():
+        t0 = time.perf_counter()
+        h = train_denoiser(
+            m, data, process, steps=steps, batch_size=batch, lr=lr, seed=seed, progress=False
+        )
+        tail = np.asarray(h.losses)[-max(1, steps // 10) :]
+        out[name] = {
+            "steps": steps,
+            "final_loss": float(np.mean(tail)) if len(tail) else None,
+            "n_params": int(sum(p.numel() for p in m.parameters())),
+            "wall_s": time.perf_counter() - t0,
+        }
+        print(f"  trained {name}: {out[name]['wall_s']:.0f} s, loss {out[name]['final_loss']}")
+    return out
+
+
+def _window_p(rep):
+    proc = rep.process_object()
+    return [float(proc.p(w)) for w in rep.window]
+
+
+def _compute_check(rep, cr_h, cr_g, glob, n_steps) -> dict:
+    pred = rep.predicted_fraction(n_steps=n_steps)["fraction_of_global"]
+    meas = cr_h.fraction_of_global(glob)
+    return {
+        "predicted_fraction_of_global": pred,
+        "measured_fraction_of_global": meas,
+        "measured_over_predicted": meas / pred,
+        "within_20_percent": bool(abs(meas / pred - 1.0) <= 0.2),
+        "predicted_saving": 1 - pred,
+        "measured_saving": 1 - meas,
+        "wall_fraction_of_global": cr_h.wall_s / cr_g.wall_s,
+        "network_wall_fraction_of_global": cr_h.network_wall_s / cr_g.network_wall_s,
+        "hybrid_report": cr_h.to_dict(),
+        "global_report": cr_g.to_dict(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run_loopgas(out: Path, quick: bool, seed: int) -> dict:
+    import latticediff as ld
+    from latticediff.nn.sampling import HybridSchedule, sample_discrete
+    from latticediff.profiler import profile_locality
+    from latticediff.quality import loopgas_quality
+
+    L = 8 if quick else 10
+    m = ld.LoopGas(L=L, x=1.0)
+    n_train, n_ref = (800, 128) if quick else (6000, 256)
+    t0 = time.perf_counter()
+    x = ld.sample(m, n_samples=n_train + n_ref, seed=seed)
+    h5 = out / "loopgas.h5"
+    ld.write_samples(h5, x[:n_train], model=m, name="train", overwrite=True)
+    ref = x[n_train:]
+    print(f"loop gas L={L}: {n_train} + {n_ref} MC samples, {time.perf_counter() - t0:.0f} s")
+
+    ps = [0.03, 0.07, 0.11, 0.15, 0.19] if quick else list(np.round(np.arange(0.03, 0.22, 0.02), 2))
+    settings = dict(
+        path="bitflip",
+        p=ps,
+        radii=[1, 2, 3] if quick else [1, 2, 3, 4],
+        estimator_options={"n_samples": 16 if quick else 64, "n_threads": 1},
+        eps=0.05,
+        tolerance="relative",
+        r_max=3 if quick else 4,
+        n_steps=40 if quick else 60,
+        local_kwargs={"hidden": 32, "depth": 3, "spatial_layers": 2},
+        global_kwargs={"hidden": 32, "levels": 2},
+        seed=seed,
+    )
+    rep = profile_locality(h5, **settings, progress=True)
+    rep.to_json(out / "loopgas_profile.json")
+    _dump(out / "loopgas_schedule.json", rep.schedule_dict())
+    rep.plot(
+        out / "loopgas_profile.png",
+        title=f"bit-flipped uniform loop gas, L = {L} (syndrome CMI); p_c = {P_C}",
+    )
+    print(rep.summary())
+    variants = {}
+    for r_max in (2, 3, 4, 5):
+        for eps in (0.1, 0.05, 0.02):
+            v = rep.reschedule(r_max=r_max, eps=eps)
+            variants[f"r_max={r_max}, eps={eps}"] = {
+                "window_p": [float(proc_p) for proc_p in _window_p(v)] if v.window else None,
+                "radius_schedule": list(v.radius_schedule),
+                "predicted_fraction_of_global": v.predicted["fraction_of_global"],
+            }
+
+    # train the cost model's architecture: one local model per radius in the schedule + global
+    loc, glob = rep.default_models(seed=seed)
+    proc = rep.process_object()
+    steps = 150 if quick else 400
+    models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
+    training = _train(models, x[:n_train], proc, steps, seed, lr=2e-3, batch=32)
+
+    n, n_steps = (32, 40) if quick else (96, settings["n_steps"])
+    sched = rep.hybrid_schedule(loc, glob)
+    runs = {"global": HybridSchedule.single(glob, math.inf), "hybrid": sched}
+    if loc:
+        rl = max(loc)
+        runs[f"local r={rl}"] = HybridSchedule.single(loc[rl], math.inf)
+    samples, reports, quality = {}, {}, {}
+    for name, s in runs.items():
+        xs, cr = sample_discrete(s, proc, (L, L), n, n_steps=n_steps, seed=seed + 1, dtype=np.uint8)
+        samples[name], reports[name] = xs, cr
+        quality[name] = loopgas_quality(xs, ref).to_dict()
+        print(
+            f"  sampled {name}: {cr.wall_s:.0f} s, defects/vertex "
+            f"{quality[name]['defect_density']:.4f} ± {quality[name]['defect_density_stderr']:.4f}"
+        )
+    np.savez_compressed(
+        out / "loopgas_samples.npz",
+        **{k.replace(" ", "_").replace("=", ""): v[:8] for k, v in samples.items()},
+    )
+    comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps)
+    qg, qh = quality["global"], quality["hybrid"]
+    verdict = {
+        "window_p": [float(proc.p(w)) for w in rep.window] if rep.window else None,
+        "p_c_in_window": bool(rep.window and proc.p(rep.window[0]) <= P_C <= proc.p(rep.window[1])),
+        "xi_peak_p": float(rep.points[int(np.nanargmax(rep.xi))].noise),
+        "compute": {k: v for k, v in comp.items() if not k.endswith("_report")},
+        "defects_hybrid_minus_global": _diff(
+            qh["defect_density"],
+            qh["defect_density_stderr"],
+            qg["defect_density"],
+            qg["defect_density_stderr"],
+        ),
+    }
+    res = {
+        "data": {"model": m.to_dict(), "n_train": n_train, "n_reference": n_ref, "file": h5.name},
+        "profile_settings": settings,
+        "profile": "loopgas_profile.json",
+        "schedule": repr(sched),
+        "rule_variants": variants,
+        "training": training,
+        "sampling": {"n": n, "n_steps": n_steps, "seed": seed + 1, "final": "sample"},
+        "quality": quality,
+        "compute": comp,
+        "verdict": verdict,
+        "wall_s": time.perf_counter() - t0,
+    }
+    _dump(out / "loopgas_results.json", res)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run_mnist(out: Path, quick: bool, seed: int, mnist: Path) -> dict:
+    from latticediff.images import load_mnist, to_signed
+    from latticediff.nn.sampling import HybridSchedule, sample_gaussian
+    from latticediff.profiler import profile_locality
+    from latticediff.quality import image_quality
+
+    t0 = time.perf_counter()
+    settings = dict(
+        path="linear",
+        t=[0.1, 0.3, 0.5, 0.7] if quick else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+        radii=[1, 2, 4] if quick else [1, 2, 3, 4, 6],
+        n=1000 if quick else 3000,
+        cmi_value="bias_corrected",
+        estimator_options={"steps": 100 if quick else 300},
+        eps=0.05,
+        tolerance="relative",
+        r_max=4,
+        n_steps=25,
+        local_kwargs={"hidden": 16, "depth": 3, "spatial_layers": 2},
+        global_kwargs={"hidden": 16, "levels": 2},
+        seed=seed,
+    )
+    rep = profile_locality(mnist, **settings, progress=True)
+    rep.to_json(out / "mnist_profile.json")
+    _dump(out / "mnist_schedule.json", rep.schedule_dict())
+    rep.plot(
+        out / "mnist_profile.png",
+        title="MNIST, linear path, A = centre pixel (bias-corrected neural CMI)",
+    )
+    print(rep.summary())
+
+    x, _ = load_mnist(mnist, split="test")
+    x = to_signed(x).astype(np.float32)
+    train, heldout = x[:8000], x[8000:8500]
+    loc, glob = rep.default_models(seed=seed)
+    # one local model per radius used by the schedule or by its negative-ignored variant
+    radii = {s["radius"] for s in rep.schedule_dict()["segments"]}
+    radii |= {
+        s["radius"] for s in rep.reschedule(negative_cmi="ignore").schedule_dict()["segments"]
+    }
+    loc = rep.default_models(seed=seed, radii=sorted(radii - {None}))[0]
+    proc = rep.process_object()
+    steps = 60 if quick else 250
+    models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
+    training = _train(models, train, proc, steps, seed, lr=2e-3, batch=32)
+
+    n, n_steps = (40, 10) if quick else (200, settings["n_steps"])
+    sched = rep.hybrid_schedule(loc, glob)
+    # the same measurements with failed (significantly negative) estimates read as "unresolved":
+    # what the profiler would recommend without its safety rule
+    rep_ignore = rep.reschedule(negative_cmi="ignore")
+    rep_ignore.to_json(out / "mnist_profile_negative_ignored.json")
+    sched_i = rep_ignore.hybrid_schedule(loc, glob)
+    runs = {
+        "global": HybridSchedule.single(glob, 1.0),
+        "hybrid": sched,
+        "negative_ignored": sched_i,
+    }
+    samples, reports, quality = {}, {}, {}
+    for name, s in runs.items():
+        same = [k for k in samples if repr(runs[k]) == repr(s)]
+        if same:  # an identical schedule: identical samples and cost (same seed)
+            samples[name], reports[name], quality[name] = (
+                samples[same[0]],
+                reports[same[0]],
+                quality[same[0]],
+            )
+            print(f"  {name}: same schedule as {same[0]}")
+            continue
+        xs, cr = sample_gaussian(
+            s, proc, (28, 28), n, n_steps=n_steps, seed=seed + 1, clip_x0=(-1.0, 1.0)
+        )
+        samples[name], reports[name] = xs, cr
+        q = image_quality(
+            xs,
+            heldout,
+            mnist_dir=mnist,
+            value_range=(-1.0, 1.0),
+            two_sample_test=True,
+            seed=seed,
+            n_permutations=10,
+        )
+        quality[name] = q.to_dict()
+        print(f"  sampled {name}: {cr.wall_s:.0f} s")
+    comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps)
+    comp_i = _compute_check(
+        rep_ignore, reports["negative_ignored"], reports["global"], glob, n_steps
+    )
+    _plot_digits(out / "mnist_samples.png", heldout, samples)
+    msd = {k: float(np.mean((samples[k] - samples["global"]) ** 2)) for k in samples}
+    verdict = {
+        "window_t": list(rep.window) if rep.window else None,
+        "window_t_negative_ignored": list(rep_ignore.window) if rep_ignore.window else None,
+        "reasons": [p.reason for p in rep.points],
+        "compute": {k: v for k, v in comp.items() if not k.endswith("_report")},
+        "compute_negative_ignored": {k: v for k, v in comp_i.items() if not k.endswith("_report")},
+        "mean_sq_distance_to_global_same_noise": msd,
+        "quality_differences": _image_diffs(quality, "hybrid"),
+        "quality_differences_negative_ignored": _image_diffs(quality, "negative_ignored"),
+    }
+    res = {
+        "profile_settings": settings,
+        "profile": "mnist_profile.json",
+        "schedule": repr(sched),
+        "schedule_negative_ignored": repr(sched_i),
+        "training": training,
+        "sampling": {"n": n, "n_steps": n_steps, "method": "euler", "clip_x0": [-1, 1]},
+        "quality": quality,
+        "compute": comp,
+        "compute_negative_ignored": comp_i,
+        "verdict": verdict,
+        "wall_s": time.perf_counter() - t0,
+    }
+    _dump(out / "mnist_results.json", res)
+    return res
+
+
+def _image_diffs(q: dict, name: str) -> dict:
+    g, h = q["global"], q[name]
+    out = {}
+    try:
+        cg, ch = g["classifier"], h["classifier"]
+        out["classifier_confidence"] = _diff(
+            ch["confidence"], ch["confidence_stderr"], cg["confidence"], cg["confidence_stderr"]
+        )
+    except (KeyError, TypeError):
+        pass
+    if g.get("c2st_accuracy") is not None:
+        out["c2st_accuracy"] = _diff(
+            h["c2st_accuracy"], h["c2st_stderr"], g["c2st_accuracy"], g["c2st_stderr"]
+        )
+    try:
+        out["pixel_w1"] = {
+            "global": g["pixels"]["wasserstein"],
+            "hybrid": h["pixels"]["wasserstein"],
+            "noise_floor": g["pixels"]["baseline_wasserstein"],
+        }
+    except (KeyError, TypeError):
+        pass
+    return out
+
+
+def _plot_digits(path: Path, real, samples: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = {"held-out digits": real, **samples}
+    fig, ax = plt.subplots(1, len(sets), figsize=(4 * len(sets), 4.2))
+    for a, (name, xs) in zip(ax, sets.items(), strict=True):
+        k = min(8, int(math.isqrt(len(xs))))
+        tile = np.asarray(xs[: k * k, 0]).reshape(k, k, 28, 28).transpose(0, 2, 1, 3)
+        a.imshow(tile.reshape(k * 28, k * 28), cmap="gray", vmin=-1, vmax=1)
+        a.set_title(name)
+        a.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    ap.add_argument("--only", choices=("loopgas", "mnist"), default=None)
+    ap.add_argument("--out", default=str(HERE / "out"))
+    ap.add_argument("--mnist", default=str(REPO.parent / "shared" / "datasets" / "mnist"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    _threads(a.threads)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    summary = {}
+    if a.only in (None, "loopgas"):
+        summary["loopgas"] = run_loopgas(out, a.quick, a.seed)["verdict"]
+    if a.only in (None, "mnist"):
+        summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist))["verdict"]
+    summary["wall_s"] = time.perf_counter() - t0
+    summary["cpu_s"] = time.process_time()
+    print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
