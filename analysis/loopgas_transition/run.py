@@ -56,6 +56,21 @@ PLANS = {
         "n_samples": {12: 400, 16: 150, 20: 80},
         "radii": {20: [5, 7, 9]},
     },
+    # The quick plan plus what two CPU cores afford in ~15 min: p = 0.05 / 0.15 at L = 12 (decay
+    # in r on both sides of p_c) and L = 16 at r = 5, 6, 7 around p_c (where the peak of I(p) at
+    # fixed r should move towards p_c). Reuses the quick plan's points.
+    "extended": {
+        "sizes": [8, 10, 12, 16],
+        "p": [0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16],
+        "p_at": {
+            8: [0.06, 0.08, 0.10, 0.12, 0.14, 0.16],
+            10: [0.06, 0.08, 0.10, 0.12, 0.14, 0.16],
+            12: [0.05, 0.06, 0.08, 0.10, 0.12, 0.14, 0.15, 0.16],
+            16: [0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.13],
+        },
+        "n_samples": {8: 120, 10: 120, 12: 120, 16: 60},
+        "radii": {16: [5, 6, 7]},
+    },
     "full": {
         "sizes": [8, 10, 12, 14, 16],
         "p": [round(0.06 + 0.01 * k, 3) for k in range(11)],  # 0.06 .. 0.16
@@ -71,6 +86,10 @@ def radii(L: int, plan: dict | None = None) -> list[int]:
     if plan is not None and L in plan.get("radii", {}):
         return list(plan["radii"][L])
     return list(range(1, (L - 2) // 2 + 1))
+
+
+def p_grid_at(plan: dict, L: int) -> list[float]:
+    return list(plan.get("p_at", {}).get(L, plan["p"]))
 
 
 def n_samples_at(plan: dict, L: int) -> int:
@@ -101,7 +120,7 @@ def compute_points(
     for L in plan["sizes"]:
         n = n_samples_at(plan, L)
         for r in radii(L, plan):
-            for p in plan["p"]:
+            for p in p_grid_at(plan, L):
                 key = point_key(L, r, p, n, seed)
                 if key in done:
                     rows.append(done[key])
@@ -362,10 +381,22 @@ def make_figure(rows: list, res: dict, out: Path) -> None:
     a.set(xlabel="p", ylabel="I(A:C|B) [nats]", yscale="log", title="largest L per r")
     a.legend(fontsize=7)
     a = ax[0, 1]
-    for p in res["p_grid"]:
+    cmap = plt.get_cmap("viridis")
+    ps = res["p_grid"]
+    for k, p in enumerate(ps):
         m = (arr[:, 0] == Lr) & np.isclose(arr[:, 2], p) & (arr[:, 3] > 0)
+        if not m.any():
+            continue
         o = np.argsort(arr[m, 1])
-        a.errorbar(arr[m, 1][o], arr[m, 3][o], arr[m, 4][o], marker="o", ms=3, label=f"p={p}")
+        a.errorbar(
+            arr[m, 1][o],
+            arr[m, 3][o],
+            arr[m, 4][o],
+            marker="o",
+            ms=3,
+            color=cmap(k / max(1, len(ps) - 1)),
+            label=f"p={p}",
+        )
     a.set(xlabel="r", ylabel="I(A:C|B) [nats]", yscale="log", title=f"L = {Lr}")
     a.legend(fontsize=6, ncol=2)
     a = ax[1, 0]
