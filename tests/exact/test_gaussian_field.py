@@ -153,3 +153,113 @@ def test_parameter_errors():
         g.exact_cmi(1.5, 1)  # outside the linear path's [0, 1]
     with pytest.raises(ParameterError, match="n must"):
         g.sample(0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the Bayes-optimal local denoiser and the locality-gap bound (issue 6, item 2)
+
+
+def test_optimal_denoiser_weights_and_denoise():
+    g = GaussianField(9, 0.3)
+    path = GaussianPath("linear")
+    for t, r in ((0.2, 1), (0.5, 2), (0.8, 3)):
+        K = g.optimal_denoiser_weights(t, r, path)
+        assert K.shape == (2 * r + 1,) * 2
+        # lattice symmetries of the square: reflections and the transpose
+        assert np.allclose(K, K.T) and np.allclose(K, K[::-1]) and np.allclose(K, K[:, ::-1])
+        # its MSE from the dense covariance equals optimal_mse
+        a = float(path.alpha(t))
+        C = g.covariance()
+        x = np.zeros((9, 9))
+        x[: r + 1, : r + 1] = K[r:, r:]  # kernel placed at offsets around site 0 (wrapped)
+        x[-r:, : r + 1] = K[:r, r:]
+        x[: r + 1, -r:] = K[r:, :r]
+        x[-r:, -r:] = K[:r, :r]
+        k = x.ravel()  # prediction of x0(0) = k . x_t
+        e0 = np.eye(81)[0]
+        mse = C[0, 0] - 2 * a * k @ C @ e0 + k @ g.cov_t(t, path) @ k
+        assert abs(mse - g.optimal_mse(t, r, path)) < 1e-12
+    # applied by optimal_denoise: the same linear map, any leading shape
+    xt = np.random.default_rng(0).standard_normal((2, 3, 9, 9))
+    out = g.optimal_denoise(xt, 0.5, 1)
+    K = g.optimal_denoiser_weights(0.5, 1)
+    want = sum(
+        K[1 + dy, 1 + dx] * np.roll(xt, (-dy, -dx), axis=(-2, -1))
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    )
+    assert out.shape == xt.shape and np.allclose(out, want)
+    # ends of the path: the identity at t = 0, the mean (0) at t = 1
+    K0 = g.optimal_denoiser_weights(0.0, 1)
+    assert np.allclose(K0, np.pad([[1.0]], 1))
+    assert not g.optimal_denoiser_weights(1.0, 2).any()
+    with pytest.raises(ParameterError, match="end in"):
+        g.optimal_denoise(np.zeros((2, 8, 8)), 0.5, 1)
+
+
+def test_optimal_denoise_monte_carlo():
+    """Per-site squared error of optimal_denoise on fresh samples: mean = optimal_mse (4 se)."""
+    g = GaussianField(10, 0.1)
+    path = GaussianPath("vp")
+    x0 = g.sample(3000, seed=11)
+    for t, r in ((0.3, 1), (1.0, 2)):
+        xt, _ = path.sample(x0, t, np.random.default_rng(12))
+        per = ((g.optimal_denoise(xt, t, r, path) - x0) ** 2).reshape(len(x0), -1).mean(axis=1)
+        se = per.std(ddof=1) / math.sqrt(per.size)
+        assert abs(per.mean() - g.optimal_mse(t, r, path)) < 4 * se
+
+
+BOUND_CAP = 0.22563  # max over I of (1 - exp(-2I)) / (4 sqrt(I)), at I = 0.628
+
+
+def test_locality_bound_holds_on_a_grid():
+    """The finding: for the Gaussian field (m_A = 1) the locality-gap bound
+    Delta^2 <= 4 sqrt(I) / sigma^2 holds at every grid point, both paths, both masses,
+    because Delta^2 = (1 - exp(-2I)) / Var(x_A | x_BC) and Var(x_A | x_BC) >= sigma^2; the
+    ratio never exceeds 0.2256. Each side is checked against the module's independent dense /
+    log-ratio implementations."""
+    grids = {"linear": np.linspace(0.05, 0.95, 10), "vp": np.geomspace(0.01, 4.0, 8)}
+    for mass in (1.0, 0.1):
+        g = GaussianField(10, mass)
+        for kind, ts in grids.items():
+            for t in ts:
+                for r in range(1, 5):
+                    b = g.locality_bound(t, r, kind)
+                    assert b.holds and b.gap_sq <= b.bound, b
+                    assert 0 <= b.ratio < BOUND_CAP, b
+                    assert b.path == kind and b.r == r and b.n_a == 1
+                    # the left side: the dense quadratic form of locality_gap_sq
+                    dense = g.locality_gap_sq(t, r, kind)
+                    assert abs(b.gap_sq - dense) <= 1e-8 * dense + 1e-15, (b, dense)
+                    # the CMI: the log-ratio of exact_cmi (resolved above its ~1e-16 floor)
+                    lr = g.exact_cmi(t, r, kind)
+                    assert abs(b.cmi - lr) <= 1e-7 * lr + 1e-14, (b, lr)
+                    # the Gaussian identity, from independent pieces
+                    v_b, v_bc = g.conditional_variance(t, r, kind)
+                    assert abs(b.var_given_bc / v_bc - 1) < 1e-12
+                    assert abs(b.var_given_b / v_b - 1) < 1e-12
+                    if lr > 1e-10:
+                        ident = -math.expm1(-2 * lr) / v_bc
+                        assert abs(dense / ident - 1) < 1e-5, (dense, ident)
+                    assert b.var_given_bc >= b.sigma**2 * (1 - 1e-12)
+                    # so the ratio is at most sigma^2 / Var(x_A | x_BC) times the cap
+                    assert b.ratio <= BOUND_CAP * b.sigma**2 / b.var_given_bc * (1 + 1e-9)
+
+
+def test_locality_bound_edges():
+    g = GaussianField(8, 0.5)
+    with pytest.raises(ParameterError, match="sigma"):
+        g.locality_bound(0.0, 1)  # sigma = 0: the bound's right side is undefined
+    with pytest.raises(ParameterError, match=r"\[0, 3\]"):
+        g.locality_bound(0.5, 4)
+    b = g.locality_bound(1.0, 1)  # pure noise: both sides 0, the bound holds with equality
+    assert b.gap_sq == 0.0 and b.cmi == 0.0 and b.holds and math.isnan(b.ratio)
+    assert b.to_dict()["ratio"] is None
+    b0 = g.locality_bound(0.5, 0)  # r = 0: B empty, the gap is the full neighbour information
+    assert b0.holds and b0.cmi > g.locality_bound(0.5, 1).cmi
+    # resolution: the quadratic forms follow the exponential decay far below the 1e-16 floor
+    # of the log-ratio (L = 32, m = 1, t = 0.05: I(r) ~ 1e-5 ** r)
+    big = GaussianField(32, 1.0)
+    cmis = [big.locality_bound(0.05, r).cmi for r in (2, 3, 4)]
+    assert 1e-13 < cmis[0] < 1e-10 and 1e-18 < cmis[1] < 1e-15 and 1e-23 < cmis[2] < 1e-20
+    assert abs(big.exact_cmi(0.05, 4)) < 1e-15  # the log-ratio cannot see it
