@@ -99,7 +99,9 @@ def _compute_check(rep, cr_h, cr_g, glob, n_steps) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_loopgas(out: Path, quick: bool, seed: int) -> dict:
+def run_loopgas(
+    out: Path, quick: bool, seed: int, train_steps: int | None = None, reuse: bool = False
+) -> dict:
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
     from latticediff.profiler import profile_locality
@@ -129,8 +131,16 @@ def run_loopgas(out: Path, quick: bool, seed: int) -> dict:
         global_kwargs={"hidden": 32, "levels": 2},
         seed=seed,
     )
-    rep = profile_locality(h5, **settings, progress=True)
-    rep.to_json(out / "loopgas_profile.json")
+    prof_json = out / "loopgas_profile.json"
+    if reuse and prof_json.exists():
+        # same seed -> same data; the profile (the slow part) is read back, not re-estimated
+        from latticediff.profiler import LocalityProfile
+
+        rep = LocalityProfile.from_json(prof_json)
+        print(f"profile read from {prof_json}")
+    else:
+        rep = profile_locality(h5, **settings, progress=True)
+    rep.to_json(prof_json)
     _dump(out / "loopgas_schedule.json", rep.schedule_dict())
     rep.plot(
         out / "loopgas_profile.png",
@@ -150,7 +160,7 @@ def run_loopgas(out: Path, quick: bool, seed: int) -> dict:
     # train the cost model's architecture: one local model per radius in the schedule + global
     loc, glob = rep.default_models(seed=seed)
     proc = rep.process_object()
-    steps = 150 if quick else 400
+    steps = train_steps or (150 if quick else 400)
     models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
     training = _train(models, x[:n_train], proc, steps, seed, lr=2e-3, batch=32)
 
@@ -379,6 +389,14 @@ def main(argv=None) -> int:
     ap.add_argument("--mnist", default=str(REPO.parent / "shared" / "datasets" / "mnist"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--train-steps", type=int, default=None, help="loop gas: training steps (default 400)"
+    )
+    ap.add_argument(
+        "--reuse-profile",
+        action="store_true",
+        help="loop gas: read out/loopgas_profile.json instead of estimating it again",
+    )
     a = ap.parse_args(argv)
     _threads(a.threads)
     out = Path(a.out)
@@ -386,7 +404,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     summary = {}
     if a.only in (None, "loopgas"):
-        summary["loopgas"] = run_loopgas(out, a.quick, a.seed)["verdict"]
+        summary["loopgas"] = run_loopgas(
+            out, a.quick, a.seed, train_steps=a.train_steps, reuse=a.reuse_profile
+        )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist))["verdict"]
     summary["wall_s"] = time.perf_counter() - t0
