@@ -9,6 +9,17 @@ onto itself when 2r + 1 > L). Conditioning on the noise level is per sample (a F
 embedding of a scalar, then a per-channel scale and shift, FiLM), so it cannot leak information
 between sites. With circular padding the network is exactly translation-equivariant.
 
+Position-aware variant (``positional="fourier"`` or ``"learned"``): for data that are not
+stationary, such as centred digits, the best denoiser depends on *where* a pixel is (at t -> 1
+the optimal x0 estimate is the position-dependent mean image). The network then also receives a
+fixed description p(i) of the absolute position of the output site i: smooth sin/cos features of
+its coordinates, or a learned per-site map for one lattice shape. p(i) is added, through a 1x1
+(per-site) linear map, to the hidden features right after the last spatial convolution, where
+the grid is the lattice itself. "Local" then means **data-local**: the output at i depends on
+the noisy input only within the window ``||j - i||_inf <= r`` (exactly, bitwise, as before),
+and in addition on the index i itself through p(i), which carries no data. Translation
+equivariance is given up on purpose; with ``positional=None`` (the default) nothing changes.
+
 Conventions shared with :mod:`latticediff.nn.unet` and :mod:`latticediff.nn.train`:
 
 - input ``x``: float tensor ``(n, C_in, *shape)`` with ``len(shape) == dim``; ``t``: one
@@ -45,11 +56,15 @@ __all__ = [
     "FourierEmbedding",
     "PADDINGS",
     "PREDICTION_KINDS",
+    "POSITIONAL_KINDS",
+    "fourier_positions",
 ]
 
 PADDINGS = ("circular", "zeros", "reflect")
 #: "logits" for discrete data; "x0", "eps", "v" for Gaussian paths.
 PREDICTION_KINDS = ("logits", "x0", "eps", "v")
+#: Position encodings of :class:`LocalDenoiser` (None: translation-equivariant, the default).
+POSITIONAL_KINDS = (None, "fourier", "learned")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,6 +120,32 @@ def split_logits(out: torch.Tensor, n_classes: int) -> torch.Tensor:
     if kc % n_classes:
         raise ParameterError(f"output has {kc} channels, not a multiple of n_classes={n_classes}")
     return out.view(n, n_classes, kc // n_classes, *out.shape[2:])
+
+
+def fourier_positions(shape, n_freq: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Smooth features of the absolute position of every site of a lattice of ``shape``.
+
+    For each axis a with length L_a and coordinate ``u = (i_a + 1/2) / L_a`` in (0, 1), the
+    features ``cos(pi k u), sin(pi k u)`` for k = 1..n_freq: ``2 n_freq len(shape)`` channels,
+    returned as ``(2 n_freq len(shape), *shape)``. They depend on the site index only (never on
+    data) and are smooth on the scale ``L / n_freq``.
+
+    >>> fourier_positions((4, 6), 2).shape
+    torch.Size([8, 4, 6])
+    >>> round(float(fourier_positions((5,), 1)[0, 2]), 6)  # cos(pi/2) at the centre
+    0.0
+    """
+    shape = tuple(int(s) for s in shape)
+    k = math.pi * torch.arange(1, n_freq + 1, dtype=torch.float64, device=device)
+    feats = []
+    for a, L in enumerate(shape):
+        u = (torch.arange(L, dtype=torch.float64, device=device) + 0.5) / L
+        ang = k[:, None] * u[None, :]  # (n_freq, L)
+        view = [1] * len(shape)
+        view[a] = L
+        for f in (torch.cos(ang), torch.sin(ang)):
+            feats.append(f.view(n_freq, *view).expand(n_freq, *shape))
+    return torch.cat(feats, dim=0).to(dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,11 +269,28 @@ class LocalDenoiser(_Denoiser):
         What the output means (used by training and samplers).
     seed : int or None
         Seed of the parameter initialisation (None: torch's global generator).
+    positional : None | "fourier" | "learned"
+        None (default): no position input; with circular padding the network is exactly
+        translation-equivariant. Otherwise the output at site i also depends on a position
+        code p(i) (never on data outside the window): ``"fourier"``:
+        :func:`fourier_positions` with ``pos_features`` frequencies per axis
+        (``2 * pos_features * dim`` fixed channels, any lattice shape); ``"learned"``: a learned
+        map of ``pos_features`` channels per site, for the one lattice ``shape`` given. p(i)
+        enters through a 1x1 linear map (``pos_channels x hidden`` weights, no bias) added to
+        the hidden features right after the last spatial convolution (the first layer when
+        r = 0), before FiLM and the nonlinearity.
+    pos_features : int >= 1
+        Frequencies per axis (fourier) or channels of the learned map (learned). Default 4.
+    shape : sequence of ``dim`` ints, only for ``positional="learned"``
+        The lattice shape the learned map is made for (inputs must have it).
 
     Cost: :meth:`flops_per_site` = 2 x (multiply-adds of every convolution per output site),
-    ``2 * sum_l c_in,l c_out,l k_l^dim``, independent of the lattice size. The per-sample time
-    embedding MLP (O(emb_dim^2) per sample, not per site) and elementwise operations are not
-    counted.
+    ``2 * sum_l c_in,l c_out,l k_l^dim``, independent of the lattice size, plus
+    ``2 * pos_channels * hidden`` for the position code's projection when ``positional`` is
+    set (the code itself is a learned table or a few sines and cosines per site, elementwise
+    work that is not counted). The per-sample time embedding MLP (O(emb_dim^2) per sample, not
+    per site) and elementwise operations are not counted. :meth:`n_params` includes the
+    projection and, for "learned", the map.
 
     >>> import torch
     >>> net = LocalDenoiser(0, 1, 2, hidden=4, depth=1, seed=0)   # r = 0: 1x1 convolutions
@@ -256,6 +314,9 @@ class LocalDenoiser(_Denoiser):
         emb_dim: int = 64,
         prediction: str = "logits",
         seed: int | None = None,
+        positional: str | None = None,
+        pos_features: int = 4,
+        shape=None,
     ):
         super().__init__()
         _check_int("radius", radius, 0)
@@ -267,6 +328,20 @@ class LocalDenoiser(_Denoiser):
         _check_int("n_freq", n_freq, 1, 30)
         _check_int("emb_dim", emb_dim, 1)
         _check_common(padding, dim, prediction, t_embedding)
+        if positional not in POSITIONAL_KINDS:
+            raise ParameterError(
+                f"positional must be one of {POSITIONAL_KINDS}, got {positional!r}"
+            )
+        _check_int("pos_features", pos_features, 1, 64)
+        if positional == "learned":
+            if shape is None or isinstance(shape, str | bytes) or len(shape) != dim:
+                raise ParameterError(
+                    f'positional="learned" needs shape= (a sequence of {dim} lattice lengths), '
+                    f"got {shape!r}"
+                )
+            shape = [_check_int("shape entries", s, 1) for s in shape]
+        elif shape is not None:
+            raise ParameterError('shape= is only used with positional="learned"')
         self._kwargs = dict(
             radius=radius,
             in_channels=in_channels,
@@ -282,12 +357,26 @@ class LocalDenoiser(_Denoiser):
             prediction=prediction,
             seed=seed,
         )
+        if positional is not None:  # only then: configs (and their ids) of plain models unchanged
+            self._kwargs.update(positional=positional, pos_features=pos_features)
+            if shape is not None:
+                self._kwargs["shape"] = list(shape)
+        self.positional, self.pos_features = positional, pos_features
+        self.pos_shape = None if shape is None else tuple(shape)
         self.radius, self.dim, self.padding = radius, dim, padding
         self.in_channels, self.out_channels, self.prediction = in_channels, out_channels, prediction
         m = min(spatial_layers, radius)
         radii = [radius // m + (1 if k < radius % m else 0) for k in range(m)] if m else []
         self.layer_radii = tuple(radii + [0] * (depth - len(radii)))
         assert sum(self.layer_radii) == radius and len(self.layer_radii) == depth
+        #: Hidden layer after which the grid is the lattice itself: the position code enters here.
+        self.pos_layer = max(len(radii) - 1, 0)
+        if positional == "fourier":
+            self.pos_channels = 2 * pos_features * dim
+        elif positional == "learned":
+            self.pos_channels = pos_features
+        else:
+            self.pos_channels = 0
 
         def build():
             conv = _CONV[dim]
@@ -305,6 +394,15 @@ class LocalDenoiser(_Denoiser):
                 for f in self.films:
                     nn.init.zeros_(f.weight)
                     nn.init.zeros_(f.bias)
+            # Built last, so that plain models draw exactly the same initial parameters as before.
+            if positional is None:
+                self.pos_proj, self.pos_map = None, None
+            else:
+                self.pos_proj = conv(self.pos_channels, hidden, 1, bias=False)
+                if positional == "learned":
+                    self.pos_map = nn.Parameter(0.5 * torch.randn(pos_features, *shape))
+                else:
+                    self.pos_map = None
 
         _init_seeded(build, seed)
 
@@ -321,6 +419,7 @@ class LocalDenoiser(_Denoiser):
         """Map ``x`` ``(n, C_in, *shape)`` and per-sample ``t`` to ``(n, C_out, *shape)``."""
         self._check_input(x)
         emb = self._film(t, x)
+        pos = self.position_code(x.shape[2:], dtype=x.dtype, device=x.device)
         h = pad_lattice(x, self.radius, self.padding, self.dim)  # the only padding
         if h.is_cuda and self.exact_on_cuda:
             # cuDNN picks Winograd/FFT convolutions even with deterministic=True, benchmark=False;
@@ -328,12 +427,30 @@ class LocalDenoiser(_Denoiser):
             # centre outputs moved by 3e-8 to 2e-4 when inputs outside the window changed).
             # PyTorch's own im2col + GEMM path computes each output from its window alone.
             with torch.backends.cudnn.flags(enabled=False):
-                return self._body(h, emb)
-        return self._body(h, emb)
+                return self._body(h, emb, pos)
+        return self._body(h, emb, pos)
 
-    def _body(self, h: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+    def position_code(self, shape, *, dtype=torch.float32, device=None) -> torch.Tensor | None:
+        """The position code p(i), ``(pos_channels, *shape)``, or None without ``positional``.
+        A function of the site index only: no data enters it."""
+        shape = tuple(int(s) for s in shape)
+        if self.positional is None:
+            return None
+        if self.positional == "fourier":
+            return fourier_positions(shape, self.pos_features, dtype=dtype, device=device)
+        if shape != self.pos_shape:
+            raise ParameterError(
+                f"this LocalDenoiser's learned position map is for lattice shape "
+                f"{self.pos_shape}, got input of shape {shape}"
+            )
+        return self.pos_map.to(dtype)
+
+    def _body(self, h: torch.Tensor, emb: torch.Tensor | None, pos=None) -> torch.Tensor:
         for k, conv in enumerate(self.convs):
             h = conv(h)
+            if pos is not None and k == self.pos_layer:
+                # (1, hidden, *shape): the same per-site offset for every sample of the batch
+                h = h + self.pos_proj(pos.unsqueeze(0))
             if emb is not None:
                 scale, shift = self.films[k](emb).chunk(2, dim=1)
                 bshape = (h.shape[0], -1) + (1,) * self.dim
@@ -342,10 +459,12 @@ class LocalDenoiser(_Denoiser):
         return self.head(h)
 
     def flops_per_site(self, shape=None) -> int:
-        """FLOPs per output site: 2 x multiply-adds of all convolutions (``shape`` is ignored:
-        the cost does not depend on the lattice size)."""
+        """FLOPs per output site: 2 x multiply-adds of all convolutions, including the position
+        code's 1x1 projection when ``positional`` is set (``shape`` is ignored: the cost does
+        not depend on the lattice size)."""
         macs = 0
-        for m in [*self.convs, self.head]:
+        extra = [] if self.pos_proj is None else [self.pos_proj]
+        for m in [*self.convs, self.head, *extra]:
             k = math.prod(m.kernel_size)
             macs += m.in_channels * m.out_channels * k
         return 2 * macs

@@ -340,3 +340,151 @@ def test_global_any_size_and_cost():
         net.flops_per_site(None)
     g1 = GlobalDenoiser(1, 1, hidden=4, levels=1, dim=1, t_embedding=None, prediction="eps")
     assert g1(torch.zeros(1, 1, 11)).shape == (1, 1, 11) and g1.prediction == "eps"
+
+
+# ---------------------------------------------------------------------------------------------
+# position-aware local denoisers: data-local, not translation-equivariant
+
+
+def _positional(r, kind, *, padding, dim, L, seed=0, depth=3, spatial_layers=2):
+    kw = dict(positional=kind, pos_features=2)
+    if kind == "learned":
+        kw["shape"] = (L,) * dim
+    net = LocalDenoiser(
+        r,
+        1,
+        3,
+        hidden=4,
+        depth=depth,
+        spatial_layers=spatial_layers,
+        padding=padding,
+        dim=dim,
+        n_freq=2,
+        emb_dim=4,
+        seed=seed,
+        **kw,
+    )
+    return _randomise(net, seed + 1)
+
+
+@pytest.mark.parametrize("kind", ["fourier", "learned"])
+@pytest.mark.parametrize("padding", ["zeros", "circular", "reflect"])
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("r", [0, 1, 2, 3, 5])
+def test_positional_strict_locality(kind, padding, dim, r):
+    """With a position code the output at i still depends on the *data* only within the window:
+    every single input outside it leaves the probed output bitwise unchanged, the window's
+    corners change it (the same exhaustive check as for plain models), at the centre and next
+    to the boundary, with one or two spatial layers."""
+    rng = np.random.default_rng(10 * r + dim)
+    for L in (2 * r + 2, 2 * r + 3):
+        for spatial in (1, 2):
+            net = _positional(
+                r, kind, padding=padding, dim=dim, L=L, seed=r + spatial, spatial_layers=spatial
+            )
+            _check_locality(net, L, (L // 2,) * dim, rng)
+            _check_locality(net, L, (1,) * dim, rng)
+
+
+def test_positional_is_position_aware_and_plain_is_not():
+    """Same data window, different places: a plain model gives the same output (translation
+    equivariance), a positional one does not; the position code carries no data."""
+    L, r = 13, 2
+    x = torch.zeros(1, 1, L, L)  # identical (zero) windows at every site away from the border
+    for kind in ("fourier", "learned"):
+        net = _positional(r, kind, padding="zeros", dim=2, L=L)
+        with torch.no_grad():
+            y = net(x, 0.7)[0, 0]
+        assert not torch.equal(y[4, 4], y[6, 8]), kind
+        code = net.position_code((L, L))
+        assert code.shape == (net.pos_channels, L, L)
+        assert torch.equal(code, net.position_code((L, L)))  # a fixed function of the site
+    plain = _randomise(LocalDenoiser(r, 1, 3, hidden=4, padding="zeros", seed=0), 1)
+    with torch.no_grad():
+        y = plain(x, 0.7)[0, 0]
+    assert torch.equal(y[4, 4], y[6, 8])
+    assert plain.position_code((L, L)) is None
+
+
+def test_positional_cost_params_and_defaults():
+    """FLOPs and parameters include the position code's projection (and the learned map);
+    the shared layers start from the same parameters as the plain model (built last), and the
+    plain model's config has no positional keys (so its content id is unchanged)."""
+    common = dict(hidden=8, depth=3, spatial_layers=2, padding="zeros", prediction="x0", seed=3)
+    plain = LocalDenoiser(3, 1, 1, **common)
+    four = LocalDenoiser(3, 1, 1, positional="fourier", pos_features=3, **common)
+    learn = LocalDenoiser(3, 1, 1, positional="learned", pos_features=5, shape=(9, 11), **common)
+    assert four.pos_channels == 12 and learn.pos_channels == 5
+    assert four.flops_per_site() == plain.flops_per_site() + 2 * 12 * 8
+    assert learn.flops_per_site((9, 11)) == plain.flops_per_site() + 2 * 5 * 8
+    assert four.n_params() == plain.n_params() + 12 * 8
+    assert learn.n_params() == plain.n_params() + 5 * 8 + 5 * 9 * 11
+    for net in (four, learn):
+        sd = net.state_dict()
+        for k, v in plain.state_dict().items():
+            assert torch.equal(sd[k], v), k
+    assert "positional" not in plain.config()["kwargs"]
+    assert four.config()["kwargs"]["positional"] == "fourier"
+    assert learn.config()["kwargs"]["shape"] == [9, 11]
+    # position code enters after the last spatial layer (layer 0 when r = 0)
+    assert four.pos_layer == 1 and LocalDenoiser(0, 1, 1, positional="fourier").pos_layer == 0
+
+
+def test_fourier_positions_values():
+    from latticediff.nn.local import fourier_positions
+
+    p = fourier_positions((4, 6), 2, dtype=torch.float64)
+    u_row = (torch.arange(4, dtype=torch.float64) + 0.5) / 4
+    u_col = (torch.arange(6, dtype=torch.float64) + 0.5) / 6
+    # channel order: axis 0 cos k=1,2, sin k=1,2, then axis 1
+    torch.testing.assert_close(p[1, :, 0], torch.cos(2 * torch.pi * u_row))
+    torch.testing.assert_close(p[2, :, 3], torch.sin(torch.pi * u_row))
+    torch.testing.assert_close(p[4, 2, :], torch.cos(torch.pi * u_col))
+    torch.testing.assert_close(p[7, 1, :], torch.sin(2 * torch.pi * u_col))
+
+
+@pytest.mark.parametrize("kind", ["fourier", "learned"])
+def test_positional_config_round_trip(kind, tmp_path):
+    """save_model / load_model rebuild the position-aware model exactly (config.json holds the
+    option; the learned shape as a JSON list)."""
+    from latticediff.nn.train import load_model, save_model
+
+    kw = dict(positional=kind, pos_features=3)
+    if kind == "learned":
+        kw["shape"] = (10, 10)
+    net = _randomise(LocalDenoiser(2, 1, 1, hidden=4, padding="zeros", seed=0, **kw), 5)
+    folder = save_model(net, tmp_path, {"name": f"pos-{kind}"}, "Position-aware test model.")
+    back = load_model(folder)
+    assert back.positional == kind and back.config() == net.config()
+    x = torch.randn(3, 1, 10, 10)
+    with torch.no_grad():
+        assert torch.equal(
+            back(x, torch.tensor([0.1, 0.5, 0.9])), net(x, torch.tensor([0.1, 0.5, 0.9]))
+        )
+
+
+def test_positional_validation():
+    with pytest.raises(ParameterError, match="positional must be one of"):
+        LocalDenoiser(1, 1, 1, positional="sinusoid")
+    with pytest.raises(ParameterError, match="needs shape"):
+        LocalDenoiser(1, 1, 1, positional="learned")
+    with pytest.raises(ParameterError, match="needs shape"):
+        LocalDenoiser(1, 1, 1, positional="learned", shape=(5,))  # dim = 2
+    with pytest.raises(ParameterError, match="only used with"):
+        LocalDenoiser(1, 1, 1, positional="fourier", shape=(5, 5))
+    with pytest.raises(ParameterError, match="pos_features"):
+        LocalDenoiser(1, 1, 1, positional="fourier", pos_features=0)
+    net = LocalDenoiser(1, 1, 1, positional="learned", shape=(5, 5))
+    with pytest.raises(ParameterError, match="learned position map is for lattice shape"):
+        net(torch.zeros(1, 1, 6, 6), 0.1)
+    assert net(torch.zeros(2, 1, 5, 5), 0.1).shape == (2, 1, 5, 5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", ["fourier", "learned"])
+def test_positional_strict_locality_on_cuda(kind):
+    for r in (1, 4, 8):
+        L = 2 * r + 3
+        net = _positional(r, kind, padding="zeros", dim=2, L=L, seed=r).cuda()
+        _check_locality(net, L, (L // 2, L // 2), np.random.default_rng(r))
+        _check_locality(net, L, (1, 1), np.random.default_rng(r))
