@@ -725,7 +725,14 @@ def neural_cmi_profile(
 def _windows(data, s, v):
     """Windows (M, W, F) and targets (M,) of sample ids s at centre indices v."""
     feats, target_all, idxW_t = data
-    return feats[s[:, None], idxW_t[v]], target_all[s, v]
+    if feats.device.type != "cpu":
+        return feats[s[:, None], idxW_t[v]], target_all[s, v]
+    from ._gather import gather_windows
+
+    sn, vn = s.numpy(), v.numpy()
+    out = np.empty((sn.shape[0], idxW_t.shape[1], feats.shape[2]), dtype=np.float32)
+    gather_windows(feats.numpy(), sn, idxW_t.numpy(), vn, out)
+    return torch.from_numpy(out), target_all[s, v]
 
 
 def _train(net, data, n_fit, val_ids, per_mask, steps, lr, wd, seeds, progress):

@@ -1,0 +1,16 @@
+"""The window-gathering kernel of the neural estimators against its NumPy reference."""
+
+import numpy as np
+
+from latticediff.info._gather import gather_windows, gather_windows_reference
+
+
+def test_gather_matches_reference():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(7, 30, 3)).astype(np.float32)
+    idx = rng.integers(0, 30, size=(30, 11))
+    s = rng.integers(0, 7, size=200)
+    v = rng.integers(0, 30, size=200)
+    out = np.full((200, 11, 3), np.nan, dtype=np.float32)
+    gather_windows(feats, s, idx, v, out)
+    np.testing.assert_array_equal(out, gather_windows_reference(feats, s, idx, v))
