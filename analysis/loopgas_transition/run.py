@@ -70,6 +70,11 @@ PLANS = {
         },
         "n_samples": {8: 120, 10: 120, 12: 120, 16: 60},
         "radii": {16: [5, 6, 7]},
+        # the decay in r on both sides of p_c over r = 2..6 at L = 16 (C >= 3 sites wide)
+        "extra": [
+            {"L": 16, "radii": [2, 3, 4], "p": [0.05, 0.15]},
+            {"L": 16, "radii": [5, 6], "p": [0.05, 0.15]},
+        ],
     },
     "full": {
         "sizes": [8, 10, 12, 14, 16],
@@ -78,6 +83,7 @@ PLANS = {
     },
 }
 R_MIN = 2  # smallest shell radius in the fits (r = 1 is dominated by nearest-neighbour terms)
+P_MIN_COLLAPSE = 5  # an (L, r) curve enters the collapse only with at least this many p values
 C_MIN = 3  # smallest width of region C (in sites) for a point to enter the collapse
 
 
@@ -117,10 +123,12 @@ def compute_points(
                 row = json.loads(line)
                 done[row["key"]] = row
     rows = []
-    for L in plan["sizes"]:
+    blocks = [(L, radii(L, plan), p_grid_at(plan, L)) for L in plan["sizes"]]
+    blocks += [(b["L"], b["radii"], b["p"]) for b in plan.get("extra", [])]
+    for L, rs, ps in blocks:
         n = n_samples_at(plan, L)
-        for r in radii(L, plan):
-            for p in p_grid_at(plan, L):
+        for r in rs:
+            for p in ps:
                 key = point_key(L, r, p, n, seed)
                 if key in done:
                     rows.append(done[key])
@@ -298,7 +306,8 @@ def analyse(rows: list, plan: dict, seed: int, n_boot: int) -> dict:
         Ls = [
             L
             for L in sizes
-            if L - 2 * r - 1 >= C_MIN and ((arr[:, 0] == L) & (arr[:, 1] == r)).any()
+            if L - 2 * r - 1 >= C_MIN
+            and ((arr[:, 0] == L) & (arr[:, 1] == r)).sum() >= P_MIN_COLLAPSE
         ]
         if not Ls:
             continue
@@ -328,7 +337,8 @@ def analyse(rows: list, plan: dict, seed: int, n_boot: int) -> dict:
         "n_samples_per_point": {str(L): n_samples_at(plan, L) for L in sizes},
         "estimator": "syndrome_cmi, KL form averaged over translates of A (a = 1)",
         "fit_windows": {
-            "collapse": f"r >= {R_MIN}, C at least {C_MIN} sites wide, largest L per r, "
+            "collapse": f"r >= {R_MIN}, C at least {C_MIN} sites wide, largest L per r with at "
+            f"least {P_MIN_COLLAPSE} values of p, "
             "I > 3 stderr; log I + alpha log r = cubic in (p - p_c) r^(1/nu)",
             "peak": "weighted parabola through the maximum of I(p) and its two neighbours",
             "markov_length": f"log I = c - r / xi over r >= {R_MIN}, I > 3 stderr",
