@@ -381,14 +381,22 @@ def make_figure(rows: list, res: dict, out: Path) -> None:
     fig, ax = plt.subplots(2, 2, figsize=(10, 8))
     a = ax[0, 0]
     for r in sorted({int(x) for x in arr[:, 1]}):
-        L = int(arr[arr[:, 1] == r, 0].max())  # the largest L that has this r
+        # the largest L with a curve in p for this r (P_MIN_COLLAPSE points at least)
+        Ls = [
+            L
+            for L in sorted(set(arr[arr[:, 1] == r, 0]))
+            if ((arr[:, 0] == L) & (arr[:, 1] == r)).sum() >= P_MIN_COLLAPSE
+        ]
+        if not Ls:
+            continue
+        L = int(Ls[-1])
         m = (arr[:, 0] == L) & (arr[:, 1] == r)
         o = np.argsort(arr[m, 2])
         a.errorbar(
             arr[m, 2][o], arr[m, 3][o], arr[m, 4][o], marker="o", ms=3, label=f"r={r} (L={L})"
         )
     a.axvline(EXACT_P_C, color="k", ls="--", lw=0.8)
-    a.set(xlabel="p", ylabel="I(A:C|B) [nats]", yscale="log", title="largest L per r")
+    a.set(xlabel="p", ylabel="I(A:C|B) [nats]", yscale="log", title="largest L per r (>= 5 p)")
     a.legend(fontsize=7)
     a = ax[0, 1]
     cmap = plt.get_cmap("viridis")
