@@ -51,9 +51,17 @@ PLANS = {
         "eval_draws": 2,
         "steps": 600,
     },
+    "medium": {  # the far_summary run: fits ~20 min on the shared 2-core machine
+        "t": [round(0.1 * k, 1) for k in range(11)],
+        "radius": [1, 2, 3, 4, 6, 8, 12],
+        "n_images": 10000,
+        "eval_draws": 2,
+        "steps": 300,
+    },
 }
 MODEL = {"n_components": 2, "hidden": 16, "depth": 1, "batch": 512, "lr": 3e-3}
 CENTER = (14, 14)
+FAR_SUMMARY = 16  # far predictor sees B + 16 principal-component features of C (lower bound)
 
 
 def path_noise(t: float):
@@ -105,7 +113,9 @@ def heatmap(res: dict, path_png: Path, path_pdf: Path) -> None:
     ax0.set_yticks(range(len(r)), [str(v) for v in r])
     ax0.set_xlabel("t  (x_t = (1-t) x_0 + t z)")
     ax0.set_ylabel("buffer radius r")
-    ax0.set_title("MNIST centre pixel: held-out I(A:C|B) estimate [nats]", fontsize=10)
+    k = res.get("model", {}).get("far_summary")
+    what = f"lower bound: far = B + {k} PCs of C" if k else "far = all pixels"
+    ax0.set_title(f"MNIST centre pixel: held-out I(A:C|B) [nats]\n({what})", fontsize=9)
     ax0.axvline(PAPER_PEAK_T, color="w", ls="--", lw=1, label=f"paper peak t~{PAPER_PEAK_T}")
     ax0.axvline(res["peak_t"], color="r", ls=":", lw=1.5, label=f"measured peak t={res['peak_t']}")
     ax0.legend(loc="upper right", fontsize=8)
@@ -116,9 +126,10 @@ def heatmap(res: dict, path_png: Path, path_pdf: Path) -> None:
         )
         ax1.plot(t, corr[:, j], ls=":", lw=0.8, color=lines[0].get_color())
     ax1.axhline(0.0, color="k", lw=0.6)
+    ax1.set_yscale("symlog", linthresh=0.01, linscale=2.0)
     ax1.axvline(PAPER_PEAK_T, color="gray", ls="--", lw=1)
     ax1.set_xlabel("t")
-    ax1.set_ylabel("I(A:C|B) [nats], ±1 stderr")
+    ax1.set_ylabel("I(A:C|B) [nats], ±1 stderr (symlog)")
     ax1.set_title("held-out ±1 se (solid); in/out-mean correction (dotted)", fontsize=9)
     ax1.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -131,6 +142,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a < 3 min subset")
     ap.add_argument(
+        "--plan", choices=sorted(PLANS), default=None, help="full (default), medium or quick"
+    )
+    ap.add_argument(
         "--mnist",
         default=str(ROOT.parent / "shared" / "datasets" / "mnist"),
         help="directory with the MNIST IDX files (default ../shared/datasets/mnist)",
@@ -141,14 +155,37 @@ def main(argv=None) -> int:
         "--replot", action="store_true", help="only redraw the figure from out/results.json"
     )
     ap.add_argument(
+        "--far-summary",
+        type=int,
+        default=FAR_SUMMARY,
+        help="k summary features of C for the far predictor (a lower bound of the CMI; "
+        f"default {FAR_SUMMARY}); 0 = the far predictor sees every pixel (the old estimator)",
+    )
+    ap.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: best on a shared machine)"
     )
+    ap.add_argument("--t", type=float, nargs="+", help="override the plan's t values")
+    ap.add_argument("--radius", type=int, nargs="+", help="override the plan's radii")
+    ap.add_argument("--hidden", type=int, help="override the MLP width (capacity check)")
+    ap.add_argument("--depth", type=int, help="override the MLP depth (capacity check)")
+    ap.add_argument("--components", type=int, help="override the mixture components K")
     args = ap.parse_args(argv)
 
     from latticediff.images import load_mnist, to_signed
     from latticediff.info.neural_continuous import neural_cmi_continuous_profile
 
-    plan = PLANS["quick" if args.quick else "full"]
+    plan_name = args.plan or ("quick" if args.quick else "full")
+    plan = dict(PLANS[plan_name])
+    if args.t:
+        plan["t"] = [float(v) for v in args.t]
+    if args.radius:
+        plan["radius"] = [int(v) for v in args.radius]
+    model = dict(MODEL)
+    for key, val in (("hidden", args.hidden), ("depth", args.depth)):
+        if val is not None:
+            model[key] = val
+    if args.components is not None:
+        model["n_components"] = args.components
     out = Path(args.out)
     if args.replot:
         res = json.loads((out / "results.json").read_text())
@@ -185,7 +222,9 @@ def main(argv=None) -> int:
             eval_draws=plan["eval_draws"],
             seed=args.seed,
             threads=args.threads,
-            **MODEL,
+            far_summary=args.far_summary or None,
+            summary_residualise=False,
+            **model,
         )
         for j, e in enumerate(ests):
             cmi[i, j] = e.value
@@ -218,6 +257,10 @@ def main(argv=None) -> int:
             + f"  ({per_t[-1]['seconds']:.0f} s)",
             flush=True,
         )
+        partial = {"t": plan["t"][: i + 1], "radius": plan["radius"], "per_t": per_t}
+        for key, arr in (("cmi", cmi), ("cmi_stderr", se), ("cmi_bias_corrected", cbc)):
+            partial[key] = arr[: i + 1].tolist()
+        (out / "partial.json").write_text(json.dumps(partial, indent=1))
 
     peak_t, peak_per_r = peaks(plan["t"], plan["radius"], cmi)
     res = {
@@ -241,11 +284,13 @@ def main(argv=None) -> int:
         "peak_t_rule": "argmax over the t grid of the held-out cmi averaged over the radii",
         "peak_t_per_radius": peak_per_r,
         "paper_peak_t": PAPER_PEAK_T,
-        "plan": "quick" if args.quick else "full",
+        "plan": plan_name,
         "n_images": plan["n_images"],
         "eval_draws": plan["eval_draws"],
         "center": list(CENTER),
-        "model": MODEL | {"steps": plan["steps"]},
+        "model": model
+        | {"steps": plan["steps"], "far_summary": args.far_summary or None}
+        | {"summary_residualise": False},
         "per_t": per_t,
         "seed": args.seed,
         "seconds": time.perf_counter() - t_start,

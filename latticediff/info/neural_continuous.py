@@ -317,6 +317,270 @@ def _bootstrap(diff, unit, n_boot, seed):
 
 
 # ---------------------------------------------------------------------------------------------
+# low-dimensional far summary (``far_summary=k``): a lower bound that nests the shell model
+
+
+_SUMMARY_RIDGES = (1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0, 3.0)  # relative ridges tried
+_CORRECTION_DEPTH = None  # None: the MLP depth of the shell model
+
+
+def _fit_summary(Xpca, Xreg, n_cols_list, n_far, k, ridge=None, residualise=True):
+    """Per mask m (shell of ``n_cols_list[m]`` columns), a linear map of the far window to ``k``
+    features: the first k principal components of x_C (fit on ``Xpca``), minus their ridge
+    regression on x_B (fit on ``Xreg``), centred and scaled to unit variance on ``Xreg``.
+    Returns (A (M, n_far, k), c (M, k), k_eff per mask). Any such feature is a function of
+    (x_B, x_C), so by data processing h(A | B, feature) >= h(A | B, C): a lower bound of the CMI.
+    The regression on x_B removes what B already says about C (exact for Gaussian data)."""
+    M = len(n_cols_list)
+    A = np.zeros((M, n_far, k))
+    c = np.zeros((M, k))
+    k_eff = []
+    for m, nb in enumerate(n_cols_list):
+        xc = Xpca[:, nb:]
+        kk = min(k, xc.shape[1])
+        mc = xc.mean(axis=0)
+        _, _, vt = np.linalg.svd(xc - mc, full_matrices=False)
+        P = vt[:kk].T  # (|C|, kk)
+        z = (Xreg[:, nb:] - mc) @ P
+        xb = Xreg[:, :nb]
+        mb = xb.mean(axis=0)
+        xbc = xb - mb
+        zc = z - z.mean(axis=0)
+        if ridge is None:  # choose the ridge on a hold-out fifth of the fitting rows
+            cut = (4 * len(xbc)) // 5
+            Ga = xbc[:cut].T @ xbc[:cut]
+            scale = max(float(np.trace(Ga)) / max(nb, 1), 1e-12)
+            errs = []
+            for rr in _SUMMARY_RIDGES:
+                Ra = np.linalg.solve(Ga + rr * scale * np.eye(nb), xbc[:cut].T @ zc[:cut])
+                errs.append(float(((zc[cut:] - xbc[cut:] @ Ra) ** 2).sum()))
+            ridge = _SUMMARY_RIDGES[int(np.argmin(errs))]
+        G = xbc.T @ xbc
+        lam = ridge * max(float(np.trace(G)) / max(nb, 1), 1e-12)
+        R = np.linalg.solve(G + lam * np.eye(nb), xbc.T @ zc)  # (nb, kk)
+        if not residualise:
+            R = np.zeros_like(R)
+        zeta = z - xb @ R
+        mz = zeta.mean(axis=0)
+        sz = np.maximum(zeta.std(axis=0), 1e-6)
+        A[m, nb:, :kk] = P / sz
+        A[m, :nb, :kk] = -R / sz
+        c[m, :kk] = (-mc @ P - mz) / sz
+        k_eff.append(kk)
+    return A, c, k_eff
+
+
+def _correction_class():
+    import torch
+    from torch import nn
+
+    class FarCorrection(nn.Module):
+        """Per-mask correction of the frozen shell mixture parameters from the summary features:
+        ``out_far = out_shell + zeta W_m + b_m + MLP_m([zeta, out_shell])``, every term initialised
+        at exactly 0, so at step 0 the far predictor *is* the shell predictor."""
+
+        def __init__(self, M: int, k: int, n_out: int, hidden: int, depth: int):
+            super().__init__()
+            self.M = M
+            self.W = nn.Parameter(torch.zeros(M, k, n_out))
+            self.b = nn.Parameter(torch.zeros(M, n_out))
+            self.layers = nn.ParameterList()
+            self.depth = depth
+            if depth > 0:
+                w = k + n_out
+                for _ in range(depth):
+                    bound = 1.0 / math.sqrt(w)
+                    self.layers.append(
+                        nn.Parameter(torch.empty(M, w, hidden).uniform_(-bound, bound))
+                    )
+                    self.layers.append(nn.Parameter(torch.zeros(M, hidden)))
+                    w = hidden
+                self.layers.append(nn.Parameter(torch.zeros(M, w, n_out)))
+                self.layers.append(nn.Parameter(torch.zeros(M, n_out)))
+
+        def forward(self, zeta, shell):
+            """zeta (M, B, k), shell (M, B, n_out) -> far mixture parameters (M, B, n_out)."""
+            out = shell + torch.einsum("mbk,mko->mbo", zeta, self.W) + self.b[:, None]
+            if self.depth > 0:
+                h = torch.cat((zeta, shell), dim=-1)
+                n = len(self.layers)
+                for i in range(0, n, 2):
+                    h = (
+                        torch.einsum("mbi,mio->mbo", h, self.layers[i])
+                        + self.layers[i + 1][:, None]
+                    )
+                    if i < n - 2:
+                        h = torch.nn.functional.silu(h)
+                out = out + h
+            return out
+
+    return FarCorrection
+
+
+def _mixture_nll(out, y, K):
+    """NLL (M, batch) of y (batch,) under raw mixture parameters out (M, batch, 3K)."""
+    import torch
+
+    logits, mu, log_sigma = out.split(K, dim=-1)
+    log_sigma = torch.clamp(log_sigma, -1.5 * _LOG_SIGMA_BOUND, 1.5 * _LOG_SIGMA_BOUND)
+    z = (y[None, :, None] - mu) * torch.exp(-log_sigma)
+    logp = -0.5 * z * z - log_sigma - 0.5 * _LOG_2PI
+    return -torch.logsumexp(torch.log_softmax(logits, dim=-1) + logp, dim=-1)
+
+
+def _far_summary_stage(
+    model, snapshots, best_step, radii_u, mask_cols, fits, *, x, standard, noise, Xf, Xtr,
+    Xval, Xte, tr_ids, te_ids, s_train, n_tr, n_test, sv, vv, idx_t, cen, V, n_far, k,
+    n_components, hidden, depth, steps, batch, lr, wd, eval_every, seed, train_rows, sd,
+    residualise,
+):  # fmt: skip
+    """``far_summary=k``: fit the summary features, train the zero-initialised correction of
+    the frozen shell predictors, and add ``fits[("far", r)]``. Returns a small info dict."""
+    import copy
+
+    import torch
+
+    K = n_components
+    M = len(mask_cols)
+    # fitting rows (training samples only): clean for the principal axes (isotropic noise has
+    # the same axes), as noised for the regression on B and the scales
+    frng = np.random.default_rng([int(seed), 0xF17])
+    if noise is None:
+        src_c, src_r, pool = Xf, Xf, s_train
+    else:
+        pool = np.arange(n_tr)
+        src_c, src_r = standard(x[s_train[:n_tr]]), Xtr
+    n_pairs = len(pool) * V
+    if n_pairs <= 20000:
+        fs = np.repeat(pool, V)
+        fv = np.tile(np.arange(V), len(pool))
+    else:
+        fs = pool[frng.integers(0, len(pool), size=20000)]
+        fv = frng.integers(0, V, size=20000)
+    fs_t, fv_t = torch.from_numpy(fs), torch.from_numpy(fv)
+    Xpca = src_c[fs_t[:, None], idx_t[fv_t, :n_far]].double().numpy()
+    Xreg = src_r[fs_t[:, None], idx_t[fv_t, :n_far]].double().numpy()
+    A, c, k_eff = _fit_summary(Xpca, Xreg, mask_cols, n_far, k, residualise=residualise)
+    A_t = torch.from_numpy(A.astype(np.float32))
+    c_t = torch.from_numpy(c.astype(np.float32))
+
+    # frozen shell predictors, each at its best snapshot
+    frozen = []
+    for step, state in snapshots.items():
+        rows = np.flatnonzero(best_step == step)
+        if len(rows):
+            mcopy = copy.deepcopy(model)
+            mcopy.load_state_dict(state)
+            mcopy.eval()
+            frozen.append((torch.from_numpy(rows), mcopy))
+
+    def features(xw):
+        with torch.no_grad():
+            zeta = torch.einsum("bi,mik->mbk", xw, A_t) + c_t[:, None]
+            sh = None
+            for rows, mc in frozen:
+                logits, mu, log_sigma = mc(xw)
+                o = torch.cat((logits, mu, log_sigma), dim=-1)
+                sh = torch.empty_like(o) if sh is None else sh
+                sh[rows] = o[rows]
+        return zeta, sh
+
+    torch.manual_seed(int(np.random.default_rng([int(seed), 0xC0EE]).integers(2**62)))
+    cdepth = depth if _CORRECTION_DEPTH is None else _CORRECTION_DEPTH
+    corr = _correction_class()(M, k, 3 * K, hidden, cdepth)
+    opt = torch.optim.AdamW(corr.parameters(), lr=lr, weight_decay=wd)
+    warm = max(1, steps // 20)
+    gen = np.random.default_rng([int(seed), 0x5EEE])
+
+    # validation features are fixed (the shell models are frozen)
+    val = []
+    for lo in range(0, len(sv), _EVAL_CHUNK):
+        s, v = sv[lo : lo + _EVAL_CHUNK], vv[lo : lo + _EVAL_CHUNK]
+        xw = Xval[s[:, None], idx_t[v, :n_far]]
+        val.append((*features(xw), Xval[s, cen[v]]))
+
+    def val_nll():
+        with torch.no_grad():
+            tot = 0.0
+            for zeta, sh, y in val:
+                tot = tot + _mixture_nll(corr(zeta, sh), y, K).double().sum(dim=1).numpy()
+        return tot / len(sv)
+
+    best_val = np.full(M, np.inf)
+    best_at = np.full(M, -1)
+    snaps = {}
+    for step in range(steps + 1):
+        if step % eval_every == 0 or step == steps:
+            v_nll = val_nll()
+            better = v_nll < best_val
+            if better.any():
+                snaps[step] = {kk: t.clone() for kk, t in corr.state_dict().items()}
+                best_val[better] = v_nll[better]
+                best_at[better] = step
+                snaps = {kk: vv_ for kk, vv_ in snaps.items() if kk in set(best_at.tolist())}
+        if step == steps:
+            break
+        f = (step - warm) / max(1, steps - warm)
+        cur = lr * (step + 1) / warm if step < warm else 0.5 * lr * (1.0 + math.cos(math.pi * f))
+        for g in opt.param_groups:
+            g["lr"] = cur
+        s = s_train[gen.integers(0, len(s_train), size=batch)]
+        v = torch.from_numpy(gen.integers(0, V, size=batch))
+        rows = train_rows(s, gen)
+        b = torch.arange(batch)
+        xw = rows[b[:, None], idx_t[v, :n_far]]
+        zeta, sh = features(xw)
+        loss = _mixture_nll(corr(zeta, sh), rows[b, cen[v]], K).mean(dim=1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def per_sample(X, s_ids):
+        out = np.empty((M, len(s_ids)))
+        per = max(1, _EVAL_CHUNK // V)
+        with torch.no_grad():
+            for lo in range(0, len(s_ids), per):
+                ids = torch.from_numpy(s_ids[lo : lo + per])
+                m = ids.shape[0]
+                s = ids.repeat_interleave(V)
+                v = torch.arange(V).repeat(m)
+                zeta, sh = features(X[s[:, None], idx_t[v, :n_far]])
+                nll = _mixture_nll(corr(zeta, sh), X[s, cen[v]], K)
+                out[:, lo : lo + m] = nll.double().view(-1, m, V).mean(dim=2).numpy()
+        return out
+
+    def best_eval(X, s_ids):
+        res = None
+        for step, state in snaps.items():
+            corr.load_state_dict(state)
+            vals = per_sample(X, s_ids)
+            res = np.empty_like(vals) if res is None else res
+            sel = best_at == step
+            res[sel] = vals[sel]
+        return res
+
+    test = best_eval(Xte, te_ids)
+    test = test.reshape(M, -1, n_test).mean(axis=1)
+    train = best_eval(Xtr, tr_ids)
+    for m, r in enumerate(radii_u):
+        fits[("far", r)] = {
+            "test": test[m],
+            "train": train[m],
+            "train_nll": float(train[m].mean()) + math.log(sd),
+            "val_nll": float(best_val[m]) + math.log(sd),
+            "best_step": int(best_at[m]),
+            "cols": int(mask_cols[m] + k_eff[m]),
+        }
+    note = {
+        "features": "first k principal components of x_C (clean training samples)"
+        + (" minus their ridge regression on x_B" if residualise else "")
+        + ", standardised; far = frozen shell + zero-initialised correction",
+        "bound": "lower bound of I(A:C|B) (data processing)",
+    }
+    return {"k_eff": k_eff, "note": note}
+
+
+# ---------------------------------------------------------------------------------------------
 # public API
 
 
@@ -343,6 +607,8 @@ def neural_cmi_continuous_profile(
     n_boot: int = 400,
     seed: int = 0,
     threads: int | None = None,
+    far_summary: int | None = None,
+    summary_residualise: bool = True,
 ) -> list[CMIEstimate]:
     """Neural ``I(A:C|B)`` of continuous data at several shell radii; one far model is shared.
 
@@ -370,6 +636,22 @@ def neural_cmi_continuous_profile(
         validation and test samples get fixed draws (``eval_draws`` per test sample, averaged).
         Fresh noise removes the overfitting to the noise that fixed noisy samples invite.
     n_boot, seed, threads : bootstrap replicas, master seed, torch threads (None: unchanged).
+    far_summary : None (default) = the far predictor sees the whole far set. An integer k: for
+        each radius the far predictor sees B and only k summary features of C: the first k
+        principal components of x_C (fit on the clean training samples, pooled over centres),
+        minus their ridge regression on x_B (fit on the training samples as noised), standardised.
+        It is built *on top of* the trained shell predictor (its best snapshot, frozen): the far
+        mixture parameters are the shell ones plus a correction from the features (linear, plus
+        an MLP of the same ``hidden``/``depth`` on features and shell outputs) initialised at
+        exactly 0 and early-stopped per radius on validation, so it starts as the shell model
+        and can only move by fitting. Since the features are a function of (x_B, x_C), this
+        estimates ``I(A : f(C, B) | B) <= I(A:C|B)``: a lower bound, with ~3K(k+1) fitted
+        parameters per radius instead of ~3K |C|.
+    summary_residualise : with ``far_summary``: True (default) subtracts from the principal
+        components their ridge regression on x_B (ridge chosen on a hold-out fifth of the fitting
+        rows), so the features carry what C adds to B (needed to be tight for linear-Gaussian
+        data, where C is strongly correlated with B); False uses the raw components (looser but
+        nothing is fitted on x_B, more robust when B is large compared with the training set).
 
     Returns a list of :class:`CMIEstimate` (``method="neural_continuous"``), one per radius, in
     nats, never clipped. ``details`` holds the two held-out entropies (data units), their train
@@ -409,6 +691,7 @@ def neural_cmi_continuous_profile(
         ("n_boot", n_boot, 2),
         ("eval_draws", eval_draws, 1),
         ("seed", seed, 0),
+        *((("far_summary", far_summary, 1),) if far_summary is not None else ()),
     ):
         if not _is_int(v) or v < lo:
             raise ParameterError(f"{who}: {name} must be an integer >= {lo}, got {v!r}")
@@ -538,7 +821,9 @@ def neural_cmi_continuous_profile(
     try:
         # one network, masks: far (everything in the window) first, then every radius
         radii_u = sorted(set(radii_l))
-        mask_cols = [n_far] + [n_cols[r] for r in radii_u]
+        summary = far_summary is not None
+        tags = list(radii_u) if summary else ["far", *radii_u]
+        mask_cols = ([] if summary else [n_far]) + [n_cols[r] for r in radii_u]
         torch.manual_seed(int(np.random.default_rng([int(seed), 0x1A17]).integers(2**62)))
         model = MDN(n_far, mask_cols, n_components, hidden, depth)
         best_val, best_step, snapshots, _hist = _train_one(
@@ -550,7 +835,7 @@ def neural_cmi_continuous_profile(
         test = test.reshape(len(mask_cols), -1, len(s_test)).mean(axis=1)  # over noise draws
         train = _eval_best(model, snapshots, best_step, Xtr, idx_t, cen, n_far, tr_ids, V)
         fits = {}
-        for m, tag in enumerate(["far", *radii_u]):
+        for m, tag in enumerate(tags):
             fits[tag] = {
                 "test": test[m],
                 "train": train[m],
@@ -559,13 +844,25 @@ def neural_cmi_continuous_profile(
                 "best_step": int(best_step[m]),
                 "cols": int(mask_cols[m]),
             }
+        summary_info = None
+        if summary:
+            summary_info = _far_summary_stage(
+                model, snapshots, best_step, radii_u, mask_cols, fits,
+                x=x, standard=standard, noise=noise, Xf=Xf if noise is None else None,
+                Xtr=Xtr, Xval=Xval, Xte=Xte, tr_ids=tr_ids, te_ids=te_ids, s_train=s_train,
+                n_tr=n_tr, n_test=len(s_test), sv=sv, vv=vv, idx_t=idx_t, cen=cen, V=V,
+                n_far=n_far, k=int(far_summary), n_components=n_components, hidden=hidden,
+                depth=depth, steps=steps, batch=batch, lr=float(lr), wd=float(weight_decay),
+                eval_every=eval_every, seed=int(seed), train_rows=train_rows, sd=sd,
+                residualise=bool(summary_residualise),
+            )  # fmt: skip
     finally:
         torch.set_num_threads(old_threads)
 
-    far = fits["far"]
     out = []
     for r in radii_l:
         near = fits[r]
+        far = fits[("far", r)] if summary else fits["far"]
         diff = near["test"] - far["test"]
         value, stderr, n_units = _bootstrap(diff, unit[s_test], n_boot, seed)
         h_b, h_b_se, _ = _bootstrap(near["test"], unit[s_test], n_boot, seed)
@@ -596,6 +893,9 @@ def neural_cmi_continuous_profile(
                     "best_step": {"B": near["best_step"], "far": far["best_step"]},
                     "sites": {"B": near["cols"], "far": far["cols"]},
                     "far_radius": far_radius,
+                    "far_summary": None
+                    if summary_info is None
+                    else {"k": summary_info["k_eff"][radii_u.index(r)], **summary_info["note"]},
                     "periodic": bool(periodic),
                     "center": list(center) if center is not None else None,
                     "examples_per_sample": int(V),
