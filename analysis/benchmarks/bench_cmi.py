@@ -19,7 +19,8 @@ also compiles the Numba kernels):
 Timings are only meaningful on an otherwise idle machine: the load average before and after is
 recorded. Writes ``analysis/benchmarks/out/bench_cmi.json`` and prints a table.
 
-    python analysis/benchmarks/bench_cmi.py            # ~6 min on an idle 2-core machine
+    python analysis/benchmarks/bench_cmi.py            # ~30 min on an idle 2-core machine
+    python analysis/benchmarks/bench_cmi.py --only neural --neural-sizes 32 --out X.json
     python analysis/benchmarks/bench_cmi.py --quick    # smoke run (< 1 min)
 """
 
@@ -48,14 +49,17 @@ TARGETS = {
 }
 
 
-def timed(fn, repeats: int) -> tuple[float, list[float]]:
-    fn()  # warm-up (JIT compilation, caches)
+def timed(fn, repeats: int, warmup: bool = True):
+    """Median wall time of ``repeats`` calls (after one untimed warm-up call), all times, and
+    the last call's result."""
+    if warmup:
+        fn()  # JIT compilation, caches
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        res = fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), ts
+    return statistics.median(ts), ts, res
 
 
 def bench_syndrome(sizes, n_samples, repeats, threads):
@@ -69,8 +73,7 @@ def bench_syndrome(sizes, n_samples, repeats, threads):
             def run(L=L, r=r, n=n):
                 return syndrome_cmi(L, 0.1, r, n_samples=n, seed=1, n_threads=threads)
 
-            med, ts = timed(run, repeats)
-            est = run()
+            med, ts, est = timed(run, repeats)
             rows.append(
                 {
                     "L": L,
@@ -112,11 +115,12 @@ def bench_neural(sizes, total_sites, steps, repeats, threads):
         n = max(8, total_sites // (L * L))
         y = noisy_ising(L, n, seed=L)
 
-        def run(y=y):
+        def run(y=y, steps=steps):
             return neural_cmi_profile(y, radii=[2], far_radius=8, steps=steps, seed=0)
 
-        med, ts = timed(run, repeats)
-        est = run()[0]
+        run(steps=20)  # warm-up: imports, allocator, thread pool (a short run, same shapes)
+        med, ts, est = timed(run, repeats, warmup=False)
+        est = est[0]
         rows.append(
             {
                 "L": L,
@@ -144,9 +148,9 @@ def bench_small(repeats):
     _, y = sample_noisy_chain(1.0, 0.1, n=2000, N=256, rng=0)
     rows = []
     for r in (1, 3, 5):
-        med, _ = timed(lambda r=r: estimate_cmi(y, radius=r, method="plugin"), repeats)
+        med, _, _ = timed(lambda r=r: estimate_cmi(y, radius=r, method="plugin"), repeats)
         rows.append({"method": "plugin", "r": r, "sites": y.size, "seconds": med})
-        med, _ = timed(lambda r=r: estimate_cmi(None, radius=r, method="chain", K=1.0, p=0.1), 3)
+        med, _, _ = timed(lambda r=r: estimate_cmi(None, radius=r, method="chain", K=1.0, p=0.1), 3)
         rows.append({"method": "chain", "r": r, "seconds": med})
     for row in rows:
         print(f"{row['method']:8s} r={row['r']}: {row['seconds'] * 1e3:8.1f} ms", flush=True)
@@ -159,6 +163,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (all cores)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=HERE / "out" / "bench_cmi.json")
+    ap.add_argument(
+        "--only", choices=("syndrome", "neural", "small"), default=None, help="one part only"
+    )
+    ap.add_argument(
+        "--neural-sizes", type=int, nargs="+", default=[16, 32, 64], help="L of the neural part"
+    )
     args = ap.parse_args(argv)
     import numba
 
@@ -169,9 +179,12 @@ def main(argv=None) -> int:
         syn = bench_syndrome([8], {8: 20}, 1, args.threads)
         neu = bench_neural([16], 16 * 1024, 50, 1, args.threads)
     else:
-        syn = bench_syndrome([8, 12, 16], {8: 400, 12: 200, 16: 60}, args.repeats, args.threads)
-        neu = bench_neural([16, 32, 64], 1000 * 1024, 2000, 1, args.threads)
-    small = bench_small(1 if args.quick else args.repeats)
+        syn, neu = [], []
+        if args.only in (None, "syndrome"):
+            syn = bench_syndrome([8, 12, 16], {8: 400, 12: 200, 16: 60}, args.repeats, args.threads)
+        if args.only in (None, "neural"):
+            neu = bench_neural(args.neural_sizes, 1000 * 1024, 2000, 1, args.threads)
+    small = bench_small(1 if args.quick else args.repeats) if args.only in (None, "small") else []
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()
     l12 = [row["samples_per_min"] for row in syn if row["L"] == 12]

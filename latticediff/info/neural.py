@@ -593,6 +593,10 @@ def neural_cmi_profile(
     dev = torch.device(device)
 
     feats = _encode(codes, q).to(dev)  # (n, V_all, F)
+    if dev.type == "cpu":
+        # features are +-1 or 0/1: int8 storage quarters the memory the window gather touches
+        # (random access over all samples; the gather writes float32)
+        feats = feats.to(torch.int8)
     Fdim = feats.shape[2]
     # joint class of A: sum over (site, channel) of code * q^j
     target_all = np.zeros((n, V), dtype=np.int64)

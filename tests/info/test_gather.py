@@ -14,3 +14,15 @@ def test_gather_matches_reference():
     out = np.full((200, 11, 3), np.nan, dtype=np.float32)
     gather_windows(feats, s, idx, v, out)
     np.testing.assert_array_equal(out, gather_windows_reference(feats, s, idx, v))
+
+
+def test_gather_int8_features_into_float32():
+    rng = np.random.default_rng(1)
+    feats = rng.choice(np.array([-1, 1], dtype=np.int8), size=(5, 16, 1))
+    idx = rng.integers(0, 16, size=(16, 8))
+    s, v = rng.integers(0, 5, size=50), rng.integers(0, 16, size=50)
+    out = np.empty((50, 8, 1), dtype=np.float32)
+    gather_windows(feats, s, idx, v, out)
+    np.testing.assert_array_equal(
+        out, gather_windows_reference(feats, s, idx, v).astype(np.float32)
+    )
