@@ -85,6 +85,7 @@ from torch import nn
 
 from ..errors import ParameterError
 from ..lattice import shell_offsets
+from ._schedule import warmup_cosine
 from .result import CMIEstimate
 
 __all__ = [
@@ -754,12 +755,6 @@ def _train(net, data, n_fit, val_ids, per_mask, steps, lr, wd, seeds, progress):
     K = net.n_masks
     V = idxW_t.shape[0]
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd)
-    warm = max(1, steps // 20)
-
-    def lr_at(step):
-        if step < warm:
-            return lr * (step + 1) / warm
-        return 0.5 * lr * (1.0 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
 
     M = per_mask * K
     n_tail = max(1, steps // 10)
@@ -792,7 +787,7 @@ def _train(net, data, n_fit, val_ids, per_mask, steps, lr, wd, seeds, progress):
             ce = F.cross_entropy(logits.reshape(M, -1), tgt, reduction="none").view(K, per_mask)
             loss = ce.mean()
             for g in opt.param_groups:
-                g["lr"] = lr_at(step)
+                g["lr"] = warmup_cosine(step, steps, lr)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -61,6 +61,7 @@ import time
 import numpy as np
 
 from ..errors import ParameterError
+from ._schedule import warmup_cosine
 from .result import CMIEstimate
 
 __all__ = ["neural_cmi_continuous", "neural_cmi_continuous_profile"]
@@ -221,7 +222,6 @@ def _train_one(
 
     gen = np.random.default_rng([int(seed), 0x5EED])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-    warm = max(1, steps // 20)
     V = v_pool
 
     def val_nll():
@@ -248,18 +248,11 @@ def _train_one(
         if step % eval_every == 0 or step == steps:
             v_nll = val_nll()
             hist.append((step, v_nll.tolist()))
-            better = v_nll < best_val
-            if better.any():
-                snapshots[step] = {k: t.clone() for k, t in model.state_dict().items()}
-                best_val[better] = v_nll[better]
-                best_step[better] = step
-                snapshots = {k: v for k, v in snapshots.items() if k in set(best_step.tolist())}
+            snapshots = _keep_best(model, step, v_nll, best_val, best_step, snapshots)
         if step == steps:
             break
-        f = (step - warm) / max(1, steps - warm)
-        cur = lr * (step + 1) / warm if step < warm else 0.5 * lr * (1.0 + math.cos(math.pi * f))
         for g in opt.param_groups:
-            g["lr"] = cur
+            g["lr"] = warmup_cosine(step, steps, lr)
         s = s_train[gen.integers(0, len(s_train), size=batch)]
         v = torch.from_numpy(gen.integers(0, V, size=batch))
         rows = train_rows(s, gen)  # (batch, H*W): fresh noise per batch when noise is given
@@ -272,6 +265,19 @@ def _train_one(
         opt.step()
     model.eval()
     return best_val, best_step, snapshots, hist
+
+
+def _keep_best(model, step, v_nll, best_val, best_step, snapshots) -> dict:
+    """Per-mask early stopping: where the validation NLL ``v_nll`` beats ``best_val``, record
+    ``step`` (both arrays updated in place) and a copy of the model's state; drop snapshots no
+    mask points to any more. Returns the snapshots {step: state_dict}."""
+    better = v_nll < best_val
+    if better.any():
+        snapshots[step] = {k: t.clone() for k, t in model.state_dict().items()}
+        best_val[better] = v_nll[better]
+        best_step[better] = step
+        snapshots = {k: v for k, v in snapshots.items() if k in set(best_step.tolist())}
+    return snapshots
 
 
 def _eval_best(model, snapshots, best_step, *args):
@@ -489,7 +495,6 @@ def _far_summary_stage(
     cdepth = depth if _CORRECTION_DEPTH is None else _CORRECTION_DEPTH
     corr = _correction_class()(M, k, 3 * K, hidden, cdepth)
     opt = torch.optim.AdamW(corr.parameters(), lr=lr, weight_decay=wd)
-    warm = max(1, steps // 20)
     gen = np.random.default_rng([int(seed), 0x5EEE])
 
     # validation features are fixed (the shell models are frozen)
@@ -512,18 +517,11 @@ def _far_summary_stage(
     for step in range(steps + 1):
         if step % eval_every == 0 or step == steps:
             v_nll = val_nll()
-            better = v_nll < best_val
-            if better.any():
-                snaps[step] = {kk: t.clone() for kk, t in corr.state_dict().items()}
-                best_val[better] = v_nll[better]
-                best_at[better] = step
-                snaps = {kk: vv_ for kk, vv_ in snaps.items() if kk in set(best_at.tolist())}
+            snaps = _keep_best(corr, step, v_nll, best_val, best_at, snaps)
         if step == steps:
             break
-        f = (step - warm) / max(1, steps - warm)
-        cur = lr * (step + 1) / warm if step < warm else 0.5 * lr * (1.0 + math.cos(math.pi * f))
         for g in opt.param_groups:
-            g["lr"] = cur
+            g["lr"] = warmup_cosine(step, steps, lr)
         s = s_train[gen.integers(0, len(s_train), size=batch)]
         v = torch.from_numpy(gen.integers(0, V, size=batch))
         rows = train_rows(s, gen)
