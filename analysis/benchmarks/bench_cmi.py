@@ -17,7 +17,9 @@ also compiles the Numba kernels):
   scale.
 
 Timings are only meaningful on an otherwise idle machine: the load average before and after is
-recorded. Writes ``analysis/benchmarks/out/bench_cmi.json`` and prints a table.
+recorded, and the CPU steal (time the hypervisor gave to other guests) during each timed call,
+which on a shared virtual machine moves a 2000-step neural point by tens of seconds.
+Writes ``analysis/benchmarks/out/bench_cmi.json`` and prints a table.
 
     python analysis/benchmarks/bench_cmi.py            # ~30 min on an idle 2-core machine
     python analysis/benchmarks/bench_cmi.py --only neural --neural-sizes 32 --out X.json
@@ -49,16 +51,35 @@ TARGETS = {
 }
 
 
+def cpu_steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests since boot, all cores (Linux; else None).
+
+    On a shared virtual machine this, not the load average, says whether a timing was disturbed.
+    """
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+STEALS: list = []  # CPU steal (s) during each timed call, in call order
+
+
 def timed(fn, repeats: int, warmup: bool = True):
     """Median wall time of ``repeats`` calls (after one untimed warm-up call), all times, and
-    the last call's result."""
+    the last call's result. The CPU steal during each call is appended to ``STEALS``."""
     if warmup:
         fn()  # JIT compilation, caches
     ts = []
     for _ in range(repeats):
+        s0 = cpu_steal_seconds()
         t0 = time.perf_counter()
         res = fn()
         ts.append(time.perf_counter() - t0)
+        s1 = cpu_steal_seconds()
+        STEALS.append(None if s0 is None or s1 is None else s1 - s0)
     return statistics.median(ts), ts, res
 
 
@@ -120,6 +141,7 @@ def bench_neural(sizes, total_sites, steps, repeats, threads):
 
         run(steps=20)  # warm-up: imports, allocator, thread pool (a short run, same shapes)
         med, ts, est = timed(run, repeats, warmup=False)
+        steal = STEALS[-repeats:]
         est = est[0]
         rows.append(
             {
@@ -129,6 +151,7 @@ def bench_neural(sizes, total_sites, steps, repeats, threads):
                 "steps": steps,
                 "seconds": med,
                 "seconds_all": ts,
+                "cpu_steal_seconds_all": steal,
                 "cmi": est.value,
                 "cmi_stderr": est.stderr,
             }
@@ -183,7 +206,7 @@ def main(argv=None) -> int:
         if args.only in (None, "syndrome"):
             syn = bench_syndrome([8, 12, 16], {8: 400, 12: 200, 16: 60}, args.repeats, args.threads)
         if args.only in (None, "neural"):
-            neu = bench_neural(args.neural_sizes, 1000 * 1024, 2000, 1, args.threads)
+            neu = bench_neural(args.neural_sizes, 1000 * 1024, 2000, args.repeats, args.threads)
     small = bench_small(1 if args.quick else args.repeats) if args.only in (None, "small") else []
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()
@@ -205,7 +228,11 @@ def main(argv=None) -> int:
         }
     for k, v in checks.items():
         print(f"target {k}: {v}")
-    print(f"load average before/after: {load0[0]:.2f} / {load1[0]:.2f}; wall {wall:.0f} s")
+    steal = [x for x in STEALS if x is not None]
+    print(
+        f"load average before/after: {load0[0]:.2f} / {load1[0]:.2f}; CPU steal during timed "
+        f"calls: {sum(steal):.1f} s; wall {wall:.0f} s"
+    )
     res = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
@@ -213,6 +240,7 @@ def main(argv=None) -> int:
         "quick": args.quick,
         "load_average_before": load0,
         "load_average_after": load1,
+        "cpu_steal_seconds_timed_calls": STEALS,
         "wall_seconds": wall,
         "syndrome": syn,
         "neural": neu,

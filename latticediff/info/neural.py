@@ -289,6 +289,11 @@ class MaskedWindowPredictor(nn.Module):
         h = torch.addmm(self.in_bias[k], x.reshape(x.shape[0], -1), self.in_weight[k])
         return self._trunk(F.silu(h))
 
+    @property
+    def n_visible(self) -> tuple[int, ...]:
+        """Offsets each mask reads: a prefix of the window (offsets are ordered by distance)."""
+        return self.visible
+
     def _trunk(self, h: torch.Tensor) -> torch.Tensor:
         for lin in self.body:
             h = F.silu(lin(h))
@@ -339,7 +344,8 @@ class ShellRecurrentPredictor(nn.Module):
         self.ring_sizes, self.radii = tuple(ring_sizes), tuple(radii)
         self.n_offsets, self.n_features, self.n_classes = sum(ring_sizes), n_features, n_classes
         self.bounds = np.concatenate([[0], np.cumsum(ring_sizes)]).tolist()
-        self.register_buffer("r_of_mask", torch.tensor(radii, dtype=torch.long))
+        ascending = all(a <= b for a, b in zip(radii, radii[1:], strict=False))
+        self._order = None if ascending else torch.argsort(torch.tensor(radii), stable=True)
 
         def build():
             self.h0 = nn.Parameter(torch.zeros(hidden))
@@ -355,14 +361,30 @@ class ShellRecurrentPredictor(nn.Module):
                 torch.manual_seed(int(seed))
                 build()
 
-    def _run(self, x: torch.Tensor, r_row: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, first: list[int]) -> torch.Tensor:
+        """Logits for rows ``x`` (M, W, F) whose radii are non-decreasing down the rows.
+
+        ``first[d]`` is the first row that reads ring ``d`` (those with radius >= d form a
+        suffix of the rows). Only those rows are updated at ring d, so a mask of small radius
+        costs only its own rings; rows that have not reached their radius yet hold ``h0``.
+        """
         M = x.shape[0]
-        h0 = self.h0.expand(M, -1)
-        h = h0
+        h, a_prev = None, M
         for d in range(len(self.ring_sizes), 0, -1):
-            xd = x[:, self.bounds[d - 1] : self.bounds[d]].reshape(M, -1)
-            new = torch.tanh(self.U[d - 1](xd) + self.V(h))
-            h = torch.where((r_row >= d)[:, None], new, h0)
+            a = first[d]
+            if a >= M:
+                continue
+            if h is None:
+                h = self.h0.expand(M - a, -1)
+            elif a < a_prev:  # masks of radius d start here, from h0
+                h = torch.cat([self.h0.expand(a_prev - a, -1), h])
+            xd = x[a:, self.bounds[d - 1] : self.bounds[d]].reshape(M - a, -1)
+            h = torch.tanh(self.U[d - 1](xd) + self.V(h))
+            a_prev = a
+        if h is None:
+            h = self.h0.expand(M, -1)
+        elif a_prev > 0:  # radius-0 masks read nothing
+            h = torch.cat([self.h0.expand(a_prev, -1), h])
         for lin in self.body:
             h = F.silu(lin(h))
         return self.head(h)
@@ -370,13 +392,25 @@ class ShellRecurrentPredictor(nn.Module):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """Logits ``(K, m, n_classes)`` for windows ``(K, m, W, F)``, mask k on slice k."""
         K, m = windows.shape[:2]
-        r_row = self.r_of_mask.repeat_interleave(m)
-        return self._run(windows.reshape(K * m, *windows.shape[2:]), r_row).view(K, m, -1)
+        order = self._order
+        if order is not None:  # radii not ascending: run the masks in ascending order
+            order = order.to(windows.device)
+            windows = windows[order]
+        rs = sorted(self.radii)
+        first = [0] + [m * sum(r < d for r in rs) for d in range(1, len(self.ring_sizes) + 1)]
+        out = self._run(windows.reshape(K * m, *windows.shape[2:]), first).view(K, m, -1)
+        return out if order is None else out[torch.argsort(order)]
 
     def mask_logits(self, k: int, windows: torch.Tensor) -> torch.Tensor:
         """Logits ``(M, n_classes)`` of mask ``k`` alone for windows ``(M, W, F)``."""
-        r_row = self.r_of_mask[k].expand(windows.shape[0])
-        return self._run(windows, r_row)
+        M, r = windows.shape[0], self.radii[k]
+        first = [0] + [0 if r >= d else M for d in range(1, len(self.ring_sizes) + 1)]
+        return self._run(windows, first)
+
+    @property
+    def n_visible(self) -> tuple[int, ...]:
+        """Offsets each mask reads: a prefix of the window (offsets are ordered by ring)."""
+        return tuple(self.bounds[r] for r in self.radii)
 
     @property
     def n_masks(self) -> int:
@@ -727,16 +761,23 @@ def neural_cmi_profile(
     return out
 
 
-def _windows(data, s, v):
-    """Windows (M, W, F) and targets (M,) of sample ids s at centre indices v."""
+def _windows(data, s, v, count=None):
+    """Windows (M, W, F) and targets (M,) of sample ids s at centre indices v.
+
+    ``count`` (CPU only, optional): row m needs only its first ``count[m]`` offsets (the
+    offsets its mask reads); the rest of the row is left at 0 instead of gathered.
+    """
     feats, target_all, idxW_t = data
     if feats.device.type != "cpu":
         return feats[s[:, None], idxW_t[v]], target_all[s, v]
     from ._gather import gather_windows
 
     sn, vn = s.numpy(), v.numpy()
-    out = np.empty((sn.shape[0], idxW_t.shape[1], feats.shape[2]), dtype=np.float32)
-    gather_windows(feats.numpy(), sn, idxW_t.numpy(), vn, out)
+    W = idxW_t.shape[1]
+    if count is None:
+        count = np.full(sn.shape[0], W, dtype=np.int64)
+    out = np.empty((sn.shape[0], W, feats.shape[2]), dtype=np.float32)
+    gather_windows(feats.numpy(), sn, idxW_t.numpy(), vn, count, out)
     return torch.from_numpy(out), target_all[s, v]
 
 
@@ -757,6 +798,8 @@ def _train(net, data, n_fit, val_ids, per_mask, steps, lr, wd, seeds, progress):
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd)
 
     M = per_mask * K
+    # row m belongs to mask m // per_mask and reads only that mask's offsets
+    count = np.repeat(np.asarray(net.n_visible, dtype=np.int64), per_mask)
     n_tail = max(1, steps // 10)
     tail = torch.zeros(K, dtype=torch.float64, device=dev)
     check_every = max(1, steps // _N_CHECKS)
@@ -782,7 +825,8 @@ def _train(net, data, n_fit, val_ids, per_mask, steps, lr, wd, seeds, progress):
             rng = np.random.default_rng([int(seeds[0]), 7919, int(seeds[1]), step])
             s = rng.integers(0, n_fit, size=M)
             v = rng.integers(0, V, size=M)
-            win, tgt = _windows(data, torch.from_numpy(s).to(dev), torch.from_numpy(v).to(dev))
+            s_t, v_t = torch.from_numpy(s).to(dev), torch.from_numpy(v).to(dev)
+            win, tgt = _windows(data, s_t, v_t, count)
             logits = net(win.view(K, per_mask, *win.shape[1:]))
             ce = F.cross_entropy(logits.reshape(M, -1), tgt, reduction="none").view(K, per_mask)
             loss = ce.mean()

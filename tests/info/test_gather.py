@@ -12,7 +12,7 @@ def test_gather_matches_reference():
     s = rng.integers(0, 7, size=200)
     v = rng.integers(0, 30, size=200)
     out = np.full((200, 11, 3), np.nan, dtype=np.float32)
-    gather_windows(feats, s, idx, v, out)
+    gather_windows(feats, s, idx, v, np.full(200, 11), out)
     np.testing.assert_array_equal(out, gather_windows_reference(feats, s, idx, v))
 
 
@@ -22,7 +22,22 @@ def test_gather_int8_features_into_float32():
     idx = rng.integers(0, 16, size=(16, 8))
     s, v = rng.integers(0, 5, size=50), rng.integers(0, 16, size=50)
     out = np.empty((50, 8, 1), dtype=np.float32)
-    gather_windows(feats, s, idx, v, out)
+    gather_windows(feats, s, idx, v, np.full(50, 8), out)
     np.testing.assert_array_equal(
         out, gather_windows_reference(feats, s, idx, v).astype(np.float32)
     )
+
+
+def test_gather_prefix_counts_zero_the_rest():
+    """Row m holds its first count[m] offsets and exact zeros after them (F = 1 and F = 3)."""
+    rng = np.random.default_rng(2)
+    for F in (1, 3):
+        feats = rng.normal(size=(6, 25, F)).astype(np.float32)
+        idx = rng.integers(0, 25, size=(25, 9))
+        s, v = rng.integers(0, 6, size=40), rng.integers(0, 25, size=40)
+        count = rng.integers(0, 12, size=40)  # counts above the window width are clipped
+        out = np.full((40, 9, F), np.nan, dtype=np.float32)
+        gather_windows(feats, s, idx, v, count, out)
+        ref = gather_windows_reference(feats, s, idx, v, count)
+        np.testing.assert_array_equal(out, ref)
+        assert np.all(out[count == 0] == 0)

@@ -100,6 +100,21 @@ def test_each_mask_reads_only_its_shell_bitwise(arch):
             assert not torch.equal(net.mask_logits(k, w3), out_k)
 
 
+def test_rings_forward_with_unsorted_radii_matches_each_mask():
+    """The batched forward runs masks in ascending radius; any mask order gives the same logits
+    as each mask alone, and the masks read only their own prefix of the window."""
+    rng = np.random.default_rng(4)
+    offA, offW, dist = window_offsets(2, 3)
+    sizes = [int((dist == d).sum()) for d in (1, 2, 3)]
+    radii = [3, 0, 2, 1]
+    net = ShellRecurrentPredictor(sizes, 1, 3, radii=radii, hidden=8, seed=1)
+    assert net.n_visible == tuple(int((dist <= r).sum()) for r in radii)
+    win = torch.from_numpy(rng.choice([-1.0, 1.0], size=(4, 5, len(offW), 1)).astype(np.float32))
+    out = net(win)
+    for k in range(len(radii)):
+        torch.testing.assert_close(net.mask_logits(k, win[k]), out[k], rtol=1e-5, atol=1e-6)
+
+
 def test_centre_value_never_enters():
     """Flipping the target site itself changes only the targets, never the windows."""
     rng = np.random.default_rng(3)
