@@ -85,6 +85,7 @@ _LAZY = {
     "loopgas_quality": "latticediff.quality",
     "image_quality": "latticediff.quality",
     "compare_distributions": "latticediff.quality",
+    "frechet_distance": "latticediff.quality",
     "run_sweep": "latticediff.sweep",
     "Task": "latticediff.sweep",
     "load_plan": "latticediff.sweep",

@@ -15,6 +15,7 @@ from latticediff.errors import ParameterError, SamplingWarning
 from latticediff.quality import (
     _patch_stats,
     compare_distributions,
+    frechet_distance,
     image_quality,
     loopgas_quality,
     mnist_classifier_scores,
@@ -197,5 +198,76 @@ def test_image_classifier_scores_and_two_sample_test(mnist_sets):
     assert signed.confidence == pytest.approx(real.confidence)
     qn = image_quality(noisy, b, patch_sizes=(3,), two_sample_test=True)
     assert qn.c2st_accuracy > 0.9
+    assert qn.frechet is None  # no classifier features without mnist_dir
     with pytest.raises(ParameterError, match="\\(n, 1, 28, 28\\)"):
         mnist_classifier_scores(np.zeros((3, 1, 8, 8)), folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# Frechet distance
+
+
+def _frechet_closed_form(mu1, c1, mu2, c2):
+    """The textbook formula with scipy's general matrix square root (an independent route)."""
+    from scipy.linalg import sqrtm
+
+    cross = sqrtm(c1 @ c2).real
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * cross))
+
+
+def test_frechet_formula_matches_scipy_sqrtm():
+    from latticediff.quality import _frechet
+
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 5, 16):
+        A, B = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+        c1, c2 = A @ A.T + 0.1 * np.eye(d), B @ B.T + 0.1 * np.eye(d)
+        mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+        assert _frechet(mu1, c1, mu2, c2) == pytest.approx(
+            _frechet_closed_form(mu1, c1, mu2, c2), rel=1e-8, abs=1e-10
+        )
+        assert _frechet(mu1, c1, mu1, c1) == pytest.approx(0.0, abs=1e-9 * np.trace(c1))
+
+
+def test_frechet_distance_of_gaussian_samples_matches_exact_value():
+    """Samples of two known Gaussians: the estimate lies within 4 bootstrap errors of the exact
+    2-Wasserstein distance squared, and two samples of one Gaussian sit at the noise floor."""
+    rng = np.random.default_rng(4)
+    mu1, mu2 = np.array([0.0, 1.0, -0.5]), np.array([0.5, 0.5, 0.0])
+    A = np.array([[1.0, 0.3, 0.0], [0.0, 0.8, 0.2], [0.1, 0.0, 0.5]])
+    B = np.array([[0.6, 0.0, 0.0], [0.2, 1.2, 0.0], [0.0, 0.4, 0.9]])
+    a = mu1 + rng.normal(size=(20000, 3)) @ A.T
+    b = mu2 + rng.normal(size=(20000, 3)) @ B.T
+    exact = _frechet_closed_form(mu1, A @ A.T, mu2, B @ B.T)
+    fd = frechet_distance(a, b, n_boot=100, seed=1)
+    assert abs(fd.value - exact) < Z * fd.stderr, (fd, exact)
+    assert fd.noise_floor < 0.1 * exact
+    same = frechet_distance(a[:10000], a[10000:], n_boot=100)
+    assert abs(same.value - same.noise_floor) < Z * math.hypot(same.stderr, same.noise_floor_stderr)
+    flipped = frechet_distance(b, a, n_boot=100, seed=1)
+    assert flipped.value == pytest.approx(fd.value, rel=1e-9)  # symmetric
+
+
+def test_frechet_distance_rejects_bad_input():
+    a = np.zeros((10, 3))
+    with pytest.raises(ParameterError, match="same d"):
+        frechet_distance(a, np.zeros((10, 2)))
+    with pytest.raises(ParameterError, match="n >= 4"):
+        frechet_distance(a[:3], a)
+    with pytest.raises(ParameterError, match="NaN"):
+        frechet_distance(np.full((10, 3), np.nan), a)
+    with pytest.raises(ParameterError, match="n_boot"):
+        frechet_distance(a, a, n_boot=1)
+
+
+def test_image_frechet_distance_on_mnist(mnist_sets):
+    """Real vs real digits: at the reference's noise floor; noisy digits: far above it."""
+    folder, a, b, noisy = mnist_sets
+    q = image_quality(a, b, patch_sizes=(3,), mnist_dir=folder)
+    fd = q.frechet
+    assert fd.n_features == 64 and fd.n == 400 and fd.n_ref == 400
+    assert abs(fd.value - fd.noise_floor) < Z * math.hypot(fd.stderr, fd.noise_floor_stderr)
+    qn = image_quality(noisy, b, patch_sizes=(3,), mnist_dir=folder)
+    fn = qn.frechet
+    assert fn.value - fn.noise_floor > 5 * math.hypot(fn.stderr, fn.noise_floor_stderr)
+    assert q.to_dict()["frechet"]["value"] == fd.value

@@ -278,6 +278,9 @@ def _qdict(q, ref_conf) -> dict:
         "var3_w1_noise_floor": q.patches["var3"].baseline_wasserstein,
         "c2st_accuracy": q.c2st_accuracy,
         "c2st_stderr": q.c2st_stderr,
+        "frechet": q.frechet.value if q.frechet else None,
+        "frechet_stderr": q.frechet.stderr if q.frechet else None,
+        "frechet_noise_floor": q.frechet.noise_floor if q.frechet else None,
     }
     return d
 
@@ -437,6 +440,11 @@ def main(argv=None) -> dict:
             dc = qa["c2st_accuracy"] - qb["c2st_accuracy"]
             sc = math.hypot(qa["c2st_stderr"], qb["c2st_stderr"])
             res.update(c2st_diff=dc, c2st_diff_stderr=sc)
+        if qa["frechet"] is not None:
+            # both distances use the same reference, so the quadrature error is conservative
+            df = qa["frechet"] - qb["frechet"]
+            sf = math.hypot(qa["frechet_stderr"], qb["frechet_stderr"])
+            res.update(frechet_diff=df, frechet_diff_stderr=sf, frechet_z=df / sf)
         return res
 
     lname = f"local_r{HYBRID_RADIUS}"
@@ -488,6 +496,10 @@ def main(argv=None) -> dict:
         "host": {"python": platform.python_version(), "torch": torch.__version__},
     }
     make_figures(results, samples, held, out)
+    # the generated images (float16, in [-1, 1]): later metrics need no retraining
+    np.savez_compressed(
+        out / "samples.npz", **{k: v.astype(np.float16) for k, v in samples.items()}
+    )
     results["wall_s"] = time.perf_counter() - t_all
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     print(json.dumps({"window": window, "verdict": verdict, "wall_s": results["wall_s"]}, indent=1))
