@@ -60,7 +60,7 @@ TOL_NATS = 0.005
 PLANS = {
     # plugin_outer = r + c_width of the plug-in's far ring (15-site patterns need ~1e7 examples)
     "full": dict(
-        N=128, n=60000, far_radius=10, hidden=32, steps=4000, batch_sites=8192, plugin_outer=7
+        N=128, n=60000, far_radius=10, hidden=32, steps=8000, batch_sites=8192, plugin_outer=7
     ),
     "quick": dict(
         N=128, n=8000, far_radius=8, hidden=32, steps=500, batch_sites=4096, plugin_outer=5

@@ -29,20 +29,24 @@ optimiser), and the parts they share are trained on all of it. Two architectures
 - ``"mlp"`` (:class:`MaskedWindowPredictor`): a per-mask first layer on the whole window with
   the unseen offsets set to exact zeros, then a shared MLP.
 
-In both, what a mask may not see enters through ``torch.where`` (an exact copy of a constant),
-so mask k is a function of its shell alone, bitwise (tested), and A itself is never read (the
-"blind spot": its offsets are not in the window at all). ``shared=False`` trains one network
-per mask instead (the same budget each; a check, at ``len(radii) + 1`` times the cost).
+In the MLP, what a mask may not see enters through ``torch.where`` (an exact copy of a
+constant); the ring reader never reads rings beyond a mask's radius (its state is ``h0`` until
+then, and only the rows of masks that read ring d are updated there, which also makes a small
+radius cheap). Either way mask k is a function of its shell alone, bitwise (tested), and A
+itself is never read (the "blind spot": its offsets are not in the window at all).
+``shared=False`` trains one network per mask instead (the same budget each; a check, at
+``len(radii) + 1`` times the cost).
 
 **Accuracy, measured** on the noisy chain (K = 1, p = 0.05 and 0.2, 45 000 x 128 training
-sites, R = 10, hidden 32, 4000 steps of 8192 sites; ``analysis/chain_cmi/``). With the plain
+sites, R = 10, hidden 32, 8192 sites per step; ``analysis/chain_cmi/``). With the plain
 masked MLP the far predictor's extra excess loss (about (parameters that only it uses) /
 (2 x examples), plus slowly learnt high-order interactions) biased the CMI low by 3e-5..1e-4
 nats at r >= 3, many times the paired error bar (~1e-5); more steps reduced it roughly like
 1 / steps, more width did not. The ring reader cut this bias by 3-10x: all r = 1..6 within 3
-sigma of the exact values, but at p = 0.2 still systematically low by 1-3 sigma (-1 % of the
-CMI at r = 1 to -30 % at r = 6, where the CMI is 7e-5 nats). Treat deviations of a few 1e-5
-nats as the resolution of a CPU-sized budget.
+sigma of the exact values, but at p = 0.2 still systematically low by 1-3 sigma at 4000 steps
+(-1 % of the CMI at r = 1 to -30 % at r = 6, where the CMI is 7e-5 nats) and by 0.8-2.3 sigma
+at 8000 steps (-22 % at r = 6), the study's budget now. Treat deviations of a few 1e-5 nats as
+the resolution of a CPU-sized budget.
 
 **Examples and errors.** On a translation-invariant lattice every site (block origin) of every
 sample is an example. The last ``test_fraction`` of the samples is held out for the estimate;
