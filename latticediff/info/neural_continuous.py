@@ -225,17 +225,9 @@ def _train_one(
     V = v_pool
 
     def val_nll():
-        model.eval()
-        with torch.no_grad():
-            tot = 0.0
-            for lo in range(0, len(s_val), _EVAL_CHUNK):
-                s = s_val[lo : lo + _EVAL_CHUNK]
-                v = v_val[lo : lo + _EVAL_CHUNK]
-                x = Xf[s[:, None], idx_t[v, :cols]]
-                y = Xf[s, cen[v]]
-                tot = tot + model.nll(x, y).double().sum(dim=1).numpy()
+        v = _val_nll(model, Xf, idx_t, cen, cols, s_val, v_val)
         model.train()
-        return tot / len(s_val)
+        return v
 
     # early stopping per mask: each predictor keeps the snapshot where ITS validation NLL was
     # best (the far mask, with the most inputs, usually starts to overfit first)
@@ -265,6 +257,81 @@ def _train_one(
         opt.step()
     model.eval()
     return best_val, best_step, snapshots, hist
+
+
+def _val_nll(model, Xf, idx_t, cen, cols, s_val, v_val) -> np.ndarray:
+    """Mean NLL per mask (n_masks,) over the validation examples (model left in eval mode)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        tot = 0.0
+        for lo in range(0, len(s_val), _EVAL_CHUNK):
+            s = s_val[lo : lo + _EVAL_CHUNK]
+            v = v_val[lo : lo + _EVAL_CHUNK]
+            x = Xf[s[:, None], idx_t[v, :cols]]
+            y = Xf[s, cen[v]]
+            tot = tot + model.nll(x, y).double().sum(dim=1).numpy()
+    return tot / len(s_val)
+
+
+def _fit_lstsq(model, Xf, idx_t, cen, cols, s_train, V) -> dict:
+    """Exact maximum-likelihood fit of every mask of a ``depth = 0``, K = 1 model.
+
+    The model is then homoscedastic linear-Gaussian per mask, ``x_A ~ N(b + w . x_B, s^2)``;
+    its MLE on the training examples (every centre of every training sample) is ordinary least
+    squares with ``s^2`` = mean squared residual. The normal equations of the far window are
+    accumulated once in float64 and each mask solves its leading block (columns are ordered by
+    distance, so a mask's inputs are a prefix). Sets the mean and log-scale of each mask (no
+    dependence of the scale on the inputs) and returns a note for ``details``.
+    """
+    import torch
+
+    n1 = cols + 1
+    ztz = np.zeros((n1, n1))
+    zty = np.zeros(n1)
+    yty, n_rows = 0.0, 0
+    per = max(1, _EVAL_CHUNK // V)
+    with torch.no_grad():
+        for lo in range(0, len(s_train), per):
+            rows = Xf[torch.from_numpy(s_train[lo : lo + per])]  # (m, H*W)
+            X = rows[:, idx_t[:, :cols]].reshape(-1, cols).double().numpy()
+            y = rows[:, cen].reshape(-1).double().numpy()
+            ztz[0, 0] += X.shape[0]
+            colsum = X.sum(axis=0)
+            ztz[0, 1:] += colsum
+            ztz[1:, 0] += colsum
+            ztz[1:, 1:] += X.T @ X
+            zty[0] += y.sum()
+            zty[1:] += X.T @ y
+            yty += float(y @ y)
+            n_rows += X.shape[0]
+    mask_cols = model.mask.sum(dim=1).long().tolist()
+    w = torch.zeros_like(model.lin_w)
+    b = torch.zeros_like(model.lin_b)
+    conds = []
+    for m, c in enumerate(mask_cols):
+        A, rhs = ztz[: c + 1, : c + 1], zty[: c + 1]
+        beta = np.linalg.solve(A, rhs)
+        rss = max(yty - 2.0 * beta @ rhs + beta @ A @ beta, 0.0)
+        if not rss > 0:
+            raise ParameterError(
+                "neural_cmi_continuous: fit='lstsq' found an exact fit (zero residual)"
+            )
+        log_s = 0.5 * math.log(rss / n_rows)
+        if not abs(log_s) < _LOG_SIGMA_BOUND:
+            raise ParameterError(
+                f"neural_cmi_continuous: fit='lstsq' residual log-scale {log_s:.2f} is outside "
+                f"the model's bound +-{_LOG_SIGMA_BOUND}"
+            )
+        b[m, 1] = float(beta[0])
+        w[m, :c, 1] = torch.from_numpy(beta[1:]).to(w.dtype)
+        b[m, 2] = _LOG_SIGMA_BOUND * math.atanh(log_s / _LOG_SIGMA_BOUND)
+        conds.append(float(np.linalg.cond(A)))
+    with torch.no_grad():
+        model.lin_w.copy_(w)
+        model.lin_b.copy_(b)
+    return {"rows": int(n_rows), "condition_numbers": conds}
 
 
 def _keep_best(model, step, v_nll, best_val, best_step, snapshots) -> dict:
@@ -607,6 +674,7 @@ def neural_cmi_continuous_profile(
     threads: int | None = None,
     far_summary: int | None = None,
     summary_residualise: bool = True,
+    fit: str = "sgd",
 ) -> list[CMIEstimate]:
     """Neural ``I(A:C|B)`` of continuous data at several shell radii; one far model is shared.
 
@@ -650,6 +718,12 @@ def neural_cmi_continuous_profile(
         rows), so the features carry what C adds to B (needed to be tight for linear-Gaussian
         data, where C is strongly correlated with B); False uses the raw components (looser but
         nothing is fitted on x_B, more robust when B is large compared with the training set).
+    fit : ``"sgd"`` (default): AdamW as above. ``"lstsq"``: only for ``depth = 0``,
+        ``n_components = 1``, fixed samples (``noise=None``) and no ``far_summary``: every mask
+        gets its exact maximum-likelihood fit, ordinary least squares with a constant scale, on
+        all training examples (``steps``, ``batch``, ``lr`` are then unused). This removes the
+        optimiser's noise, which otherwise sets the floor of the estimate where the CMI is
+        ~1e-5 nats; the overfitting bias (above) remains.
 
     Returns a list of :class:`CMIEstimate` (``method="neural_continuous"``), one per radius, in
     nats, never clipped. ``details`` holds the two held-out entropies (data units), their train
@@ -699,6 +773,17 @@ def neural_cmi_continuous_profile(
     for name, v in (("lr", lr), ("weight_decay", weight_decay)):
         if not _is_num(v) or not (math.isfinite(v) and v >= 0) or (name == "lr" and v == 0):
             raise ParameterError(f"{who}: {name} must be a finite number > 0, got {v!r}")
+    if fit not in ("sgd", "lstsq"):
+        raise ParameterError(f"{who}: fit must be 'sgd' or 'lstsq', got {fit!r}")
+    if fit == "lstsq" and not (
+        depth == 0 and n_components == 1 and noise is None and far_summary is None
+    ):
+        raise ParameterError(
+            f"{who}: fit='lstsq' needs depth=0, n_components=1, noise=None and no far_summary "
+            f"(the linear-Gaussian model on fixed samples), got depth={depth}, "
+            f"n_components={n_components}, noise={'set' if noise is not None else None}, "
+            f"far_summary={far_summary}"
+        )
     if eval_every is None:
         eval_every = max(1, steps // 15)
     if not _is_int(eval_every) or eval_every < 1:
@@ -824,11 +909,18 @@ def neural_cmi_continuous_profile(
         mask_cols = ([] if summary else [n_far]) + [n_cols[r] for r in radii_u]
         torch.manual_seed(int(np.random.default_rng([int(seed), 0x1A17]).integers(2**62)))
         model = MDN(n_far, mask_cols, n_components, hidden, depth)
-        best_val, best_step, snapshots, _hist = _train_one(
-            model, train_rows, Xval, idx_t, cen, n_far, s_train, V, sv, vv,
-            steps=steps, batch=batch, lr=float(lr), wd=float(weight_decay),
-            eval_every=eval_every, seed=int(seed),
-        )  # fmt: skip
+        lstsq_info = None
+        if fit == "lstsq":
+            lstsq_info = _fit_lstsq(model, Xf, idx_t, cen, n_far, s_train, V)
+            best_val = _val_nll(model, Xval, idx_t, cen, n_far, sv, vv)
+            best_step = np.zeros(len(mask_cols), dtype=np.int64)
+            snapshots = {0: {k: t.clone() for k, t in model.state_dict().items()}}
+        else:
+            best_val, best_step, snapshots, _hist = _train_one(
+                model, train_rows, Xval, idx_t, cen, n_far, s_train, V, sv, vv,
+                steps=steps, batch=batch, lr=float(lr), wd=float(weight_decay),
+                eval_every=eval_every, seed=int(seed),
+            )  # fmt: skip
         test = _eval_best(model, snapshots, best_step, Xte, idx_t, cen, n_far, te_ids, V)
         test = test.reshape(len(mask_cols), -1, len(s_test)).mean(axis=1)  # over noise draws
         train = _eval_best(model, snapshots, best_step, Xtr, idx_t, cen, n_far, tr_ids, V)
@@ -904,8 +996,10 @@ def neural_cmi_continuous_profile(
                     "n_components": int(n_components),
                     "hidden": int(hidden),
                     "depth": int(depth),
-                    "steps": int(steps),
-                    "batch": int(batch),
+                    "fit": fit,
+                    "lstsq": lstsq_info,
+                    "steps": int(steps) if fit == "sgd" else None,
+                    "batch": int(batch) if fit == "sgd" else None,
                     "standardisation": {"mean": mu, "scale": sd},
                     "stderr_note": "bootstrap over held-out samples/groups; excludes the "
                     "spread between training runs",
