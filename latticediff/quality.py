@@ -560,6 +560,19 @@ def _mnist_classifier(folder: str, n_train: int, seed: int):
     return pca, mlp, acc
 
 
+def _classifier_inputs(images, mnist_dir, value_range, n_train, seed):
+    """Checked images as rows in [0, 1] ``(n, 784)`` and the cached classifier for them."""
+    x = _images(images, "images")
+    if x.shape[1:] != (1, 28, 28):
+        raise ParameterError(f"the MNIST classifier needs images (n, 1, 28, 28), got {x.shape}")
+    lo, hi = (float(v) for v in value_range)
+    if not lo < hi:
+        raise ParameterError(f"value_range must be (lo, hi) with lo < hi, got {value_range!r}")
+    folder = str(Path(os.fspath(mnist_dir)).resolve())
+    X = np.clip((x - lo) / (hi - lo), 0.0, 1.0).reshape(x.shape[0], -1)
+    return X, _mnist_classifier(folder, int(n_train), int(seed))
+
+
 def mnist_classifier_scores(
     images, mnist_dir, *, value_range=(0.0, 1.0), n_train: int = 5000, seed: int = 0
 ) -> ClassifierScores:
@@ -572,15 +585,7 @@ def mnist_classifier_scores(
     ``value_range`` is the range the images are in (``(-1, 1)`` for
     :func:`latticediff.images.to_signed` data); they are mapped to [0, 1] and clipped.
     """
-    x = _images(images, "images")
-    if x.shape[1:] != (1, 28, 28):
-        raise ParameterError(f"the MNIST classifier needs images (n, 1, 28, 28), got {x.shape}")
-    lo, hi = (float(v) for v in value_range)
-    if not lo < hi:
-        raise ParameterError(f"value_range must be (lo, hi) with lo < hi, got {value_range!r}")
-    folder = str(Path(os.fspath(mnist_dir)).resolve())
-    pca, mlp, acc = _mnist_classifier(folder, int(n_train), int(seed))
-    X = np.clip((x - lo) / (hi - lo), 0.0, 1.0).reshape(x.shape[0], -1)
+    X, (pca, mlp, acc) = _classifier_inputs(images, mnist_dir, value_range, n_train, seed)
     with _single_thread():
         p = mlp.predict_proba(pca.transform(X))
     conf = p.max(axis=1)
@@ -589,7 +594,7 @@ def mnist_classifier_scores(
     marg = p.mean(axis=0)
     cent = float(_entropy(marg))
     return ClassifierScores(
-        n=x.shape[0],
+        n=X.shape[0],
         confidence=c_mean,
         confidence_stderr=c_se,
         entropy=ent,
@@ -604,15 +609,7 @@ def mnist_features(images, mnist_dir, *, value_range=(0.0, 1.0), n_train: int = 
     """Hidden-layer activations (n, 64) of the MNIST classifier of
     :func:`mnist_classifier_scores` (same training, same cache): the features in which
     :func:`image_quality` measures the Frechet distance."""
-    x = _images(images, "images")
-    if x.shape[1:] != (1, 28, 28):
-        raise ParameterError(f"the MNIST classifier needs images (n, 1, 28, 28), got {x.shape}")
-    lo, hi = (float(v) for v in value_range)
-    if not lo < hi:
-        raise ParameterError(f"value_range must be (lo, hi) with lo < hi, got {value_range!r}")
-    folder = str(Path(os.fspath(mnist_dir)).resolve())
-    pca, mlp, _ = _mnist_classifier(folder, int(n_train), int(seed))
-    X = np.clip((x - lo) / (hi - lo), 0.0, 1.0).reshape(x.shape[0], -1)
+    X, (pca, mlp, _) = _classifier_inputs(images, mnist_dir, value_range, n_train, seed)
     if mlp.activation != "relu":  # the layer formula below is the ReLU one
         raise RuntimeError(f"unexpected classifier activation {mlp.activation!r}")
     with _single_thread():
