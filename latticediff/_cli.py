@@ -316,10 +316,15 @@ _COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
+    return run_cli(_build_parser(), _COMMANDS, argv)
+
+
+def run_cli(parser: argparse.ArgumentParser, commands: dict, argv: list[str] | None) -> int:
+    """Parse ``argv`` and run ``commands[args.command]``; any usage or package error becomes
+    one line on stderr and exit status 2 (interrupt: 130)."""
     try:
         args = parser.parse_args(argv)
-        return _COMMANDS[args.command](args)
+        return commands[args.command](args)
     except _UsageError as exc:
         print(f"latticediff: error: {exc}", file=sys.stderr)
         return 2

@@ -17,8 +17,6 @@ import logging
 import sys
 from pathlib import Path
 
-from ..errors import LatticeDiffError
-
 __all__ = ["add_sweep_parsers", "cmd_sweep", "cmd_combine", "cmd_plot", "main"]
 
 
@@ -206,24 +204,11 @@ def cmd_plot(a) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry with the same error conventions as ``latticediff``."""
-    from .._cli import _Parser, _UsageError
+    from .._cli import _Parser, run_cli
 
     parser = _Parser(prog="latticediff", description="latticediff sweep subcommands")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    commands = add_sweep_parsers(sub)
-    try:
-        args = parser.parse_args(argv)
-        return commands[args.command](args)
-    except _UsageError as exc:
-        print(f"latticediff: error: {exc}", file=sys.stderr)
-        return 2
-    except (LatticeDiffError, FileExistsError, FileNotFoundError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"latticediff: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("latticediff: interrupted", file=sys.stderr)
-        return 130
+    return run_cli(parser, add_sweep_parsers(sub), argv)
 
 
 if __name__ == "__main__":
