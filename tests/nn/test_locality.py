@@ -342,6 +342,37 @@ def test_global_any_size_and_cost():
     assert g1(torch.zeros(1, 1, 11)).shape == (1, 1, 11) and g1.prediction == "eps"
 
 
+def test_global_vertex_parity_feature(tmp_path):
+    """The added channel is -1 exactly at the vertex defects of the edge configuration (the
+    same convention as LoopGas.vertex_parity), the network sees it, and the option survives a
+    save/load round trip."""
+    from latticediff.nn.train import encode_input, load_model, save_model
+    from latticediff.noise import BitFlip
+    from latticediff.systems import LoopGas
+
+    b = np.random.default_rng(0).integers(0, 2, size=(3, 2, 6, 5)).astype(np.uint8)
+    x = encode_input(b, BitFlip())
+    net = GlobalDenoiser(2, 4, hidden=4, levels=1, seed=0, input_features="vertex_parity")
+    assert net.stem.conv.in_channels == 3
+    seen = {}
+    hook = net.stem.register_forward_hook(lambda m, inp, out: seen.update(x=inp[0]))
+    t = torch.full((3,), 0.2)
+    y = net(x, t)
+    hook.remove()
+    par = seen["x"][:, 2].numpy()
+    np.testing.assert_array_equal(par == -1, LoopGas.vertex_parity(b).astype(bool))
+    torch.testing.assert_close(seen["x"][:, :2], x)
+    back = load_model(save_model(net, tmp_path, {"name": "parity"}, "test"))
+    assert back.input_features == "vertex_parity"
+    torch.testing.assert_close(back(x, t), y)
+    plain = GlobalDenoiser(2, 4, hidden=4, levels=1, seed=0)
+    assert "input_features" not in plain.config()["kwargs"]  # old configs unchanged
+    for kw in (dict(in_channels=1), dict(padding="zeros"), dict(input_features="syndrome")):
+        args = dict(in_channels=2, padding="circular", input_features="vertex_parity") | kw
+        with pytest.raises(ParameterError, match="input_features"):
+            GlobalDenoiser(args.pop("in_channels"), 4, hidden=4, **args)
+
+
 # ---------------------------------------------------------------------------------------------
 # position-aware local denoisers: data-local, not translation-equivariant
 
