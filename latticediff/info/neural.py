@@ -316,6 +316,12 @@ class ShellRecurrentPredictor(nn.Module):
     of the exact posterior of a hidden Markov chain, and mask r and the far mask share every
     update they have in common.
 
+    ``summed_beyond = s`` (optional, >= every radius but the largest): rings ``d > s`` enter
+    through their mean per feature, ``U_d`` mapping F numbers instead of ``ring_sizes[d-1] F``.
+    The far predictor then sees the shell and a summary of the far region: a lower bound on its
+    information by data processing, with far fewer weights (a global mode such as the
+    magnetisation below Tc is carried by ring means).
+
     >>> net = ShellRecurrentPredictor([2, 2], 1, 2, radii=[1, 2], hidden=8, seed=0)
     >>> net(torch.ones(2, 3, 4, 1)).shape
     torch.Size([2, 3, 2])
@@ -331,6 +337,7 @@ class ShellRecurrentPredictor(nn.Module):
         hidden: int = 64,
         depth: int = 2,
         seed: int | None = None,
+        summed_beyond: int | None = None,
     ):
         super().__init__()
         ring_sizes = [int(v) for v in ring_sizes]
@@ -340,6 +347,16 @@ class ShellRecurrentPredictor(nn.Module):
             raise ParameterError(
                 f"ShellRecurrentPredictor: radii must lie in [0, {R}], got {radii}"
             )
+        inner = sorted(radii)[:-1]  # every mask but the far one reads its rings in full
+        if summed_beyond is not None and (
+            not _is_int(summed_beyond) or not max(inner, default=0) <= summed_beyond <= R
+        ):
+            raise ParameterError(
+                f"ShellRecurrentPredictor: summed_beyond must be None or an integer in "
+                f"[{max(inner, default=0)}, {R}] (no mask but the far one may read a summed "
+                f"ring), got {summed_beyond!r}"
+            )
+        self.summed_beyond = R if summed_beyond is None else int(summed_beyond)
         for name, v, lo in (("hidden", hidden, 1), ("depth", depth, 1)):
             if not _is_int(v) or v < lo:
                 raise ParameterError(
@@ -353,7 +370,10 @@ class ShellRecurrentPredictor(nn.Module):
 
         def build():
             self.h0 = nn.Parameter(torch.zeros(hidden))
-            self.U = nn.ModuleList(nn.Linear(n * n_features, hidden) for n in ring_sizes)
+            self.U = nn.ModuleList(
+                nn.Linear((n if d <= self.summed_beyond else 1) * n_features, hidden)
+                for d, n in enumerate(ring_sizes, start=1)
+            )
             self.V = nn.Linear(hidden, hidden, bias=False)
             self.body = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
             self.head = nn.Linear(hidden, n_classes)
@@ -382,7 +402,8 @@ class ShellRecurrentPredictor(nn.Module):
                 h = self.h0.expand(M - a, -1)
             elif a < a_prev:  # masks of radius d start here, from h0
                 h = torch.cat([self.h0.expand(a_prev - a, -1), h])
-            xd = x[a:, self.bounds[d - 1] : self.bounds[d]].reshape(M - a, -1)
+            xd = x[a:, self.bounds[d - 1] : self.bounds[d]]
+            xd = xd.mean(dim=1) if d > self.summed_beyond else xd.reshape(M - a, -1)
             h = torch.tanh(self.U[d - 1](xd) + self.V(h))
             a_prev = a
         if h is None:
@@ -497,6 +518,7 @@ def neural_cmi_profile(
     weight_decay: float = 0.0,
     shared: bool = True,
     architecture: str = "rings",
+    ring_sums_beyond: int | None = None,
     early_stopping: bool = True,
     test_fraction: float = 0.25,
     n_groups: int | None = None,
@@ -524,6 +546,12 @@ def neural_cmi_profile(
     periodic : True (every site is a centre, windows wrap) or False (only centres whose whole
         far window lies inside).
     architecture : ``"rings"`` (default) or ``"mlp"`` (module docstring).
+    ring_sums_beyond : None, or an integer s in [max(radii), far_radius] (``"rings"`` only):
+        the far predictor reads rings beyond s through their mean per feature
+        (:class:`ShellRecurrentPredictor` ``summed_beyond``). The estimate is then
+        ``I(A : f(C) | B)`` with f = full rings up to s and ring means beyond, a lower bound on
+        ``I(A : C | B)``; use it when the far window has far more sites than the samples can
+        train weights for.
     hidden, depth : width of the layers; ``depth`` layers from the window (or ring state) to
         the logits: for ``"rings"`` the recurrence plus ``depth - 1`` MLP layers, for ``"mlp"``
         the per-mask first layer plus ``depth - 1`` shared layers.
@@ -586,6 +614,10 @@ def neural_cmi_profile(
         raise ParameterError(
             f"{who}: architecture must be one of {ARCHITECTURES}, got {architecture!r}"
         )
+    if ring_sums_beyond is not None and architecture != "rings":
+        raise ParameterError(
+            f"{who}: ring_sums_beyond needs architecture='rings', got {architecture!r}"
+        )
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ParameterError(f"{who}: device must be 'cpu', 'cuda' or 'cuda:<i>', got {device!r}")
 
@@ -603,6 +635,13 @@ def neural_cmi_profile(
             f"shape {tuple(shape)}), got {far_radius!r}"
         )
     far_radius = int(far_radius)
+    if ring_sums_beyond is not None and (
+        not _is_int(ring_sums_beyond) or not r_max <= ring_sums_beyond <= far_radius
+    ):
+        raise ParameterError(
+            f"{who}: ring_sums_beyond must be None or an integer in [max(radii) = {r_max}, "
+            f"far_radius = {far_radius}], got {ring_sums_beyond!r}"
+        )
     offA, offW, dist = window_offsets(d, far_radius, block=block)
     nA = len(offA) * C
     n_classes = q**nA
@@ -683,6 +722,7 @@ def neural_cmi_profile(
                 hidden=hidden,
                 depth=depth,
                 seed=int(seed) * 1009 + gi,
+                summed_beyond=ring_sums_beyond,
             ).to(dev)
         data = (feats, target_all, idxW_t)
         tail, snaps, bsteps, hist = _train(
@@ -720,7 +760,13 @@ def neural_cmi_profile(
             "best_step": {"B": int(best_steps[i]), "BC": int(best_steps[K - 1])},
             "validation_ce": {"B": val_history[i], "BC": val_history[K - 1]},
             "far_radius": far_radius,
-            "far_region": f"C = ring radius < d_inf <= far_radius = {far_radius}",
+            "far_region": f"C = ring radius < d_inf <= far_radius = {far_radius}"
+            + (
+                ""
+                if ring_sums_beyond is None
+                else f"; rings beyond {ring_sums_beyond} read as means (a lower bound)"
+            ),
+            "ring_sums_beyond": ring_sums_beyond,
             "sites": {"A": len(offA), "B": visible[i], "far": visible[K - 1]},
             "block": int(block),
             "periodic": bool(periodic),

@@ -115,6 +115,50 @@ def test_rings_forward_with_unsorted_radii_matches_each_mask():
         torch.testing.assert_close(net.mask_logits(k, win[k]), out[k], rtol=1e-5, atol=1e-6)
 
 
+def test_ring_sums_beyond_reads_only_ring_means():
+    """With summed_beyond = s the shell masks are unchanged (bitwise the same as without), and
+    the far mask sees a ring beyond s only through its mean: permuting that ring's offsets
+    leaves the output unchanged, changing its mean does not."""
+    rng = np.random.default_rng(6)
+    offA, offW, dist = window_offsets(2, 4)
+    sizes = [int((dist == d).sum()) for d in (1, 2, 3, 4)]
+    radii = [1, 2, 4]
+    plain = ShellRecurrentPredictor(sizes, 1, 2, radii=radii, hidden=8, seed=2)
+    summed = ShellRecurrentPredictor(sizes, 1, 2, radii=radii, hidden=8, seed=2, summed_beyond=2)
+    assert summed.U[3].in_features == 1 and summed.U[1].in_features == sizes[1]
+    win = torch.from_numpy(rng.choice([-1.0, 1.0], size=(9, len(offW), 1)).astype(np.float32))
+    shared = {k: v for k, v in plain.state_dict().items() if not k.startswith(("U.2", "U.3"))}
+    summed.load_state_dict(shared, strict=False)
+    for k in (0, 1):  # shells read only full rings: with the same weights, the same outputs
+        assert torch.equal(summed.mask_logits(k, win), plain.mask_logits(k, win))
+    far = summed.mask_logits(2, win)
+    lo, hi = sum(sizes[:3]), sum(sizes)  # ring 4 (summed)
+    perm = win.clone()
+    perm[:, lo:hi] = win[:, lo:hi][:, torch.from_numpy(rng.permutation(hi - lo))]
+    torch.testing.assert_close(summed.mask_logits(2, perm), far, rtol=1e-5, atol=1e-6)
+    flip = win.clone()
+    flip[:, lo] *= -1  # changes the ring mean
+    assert not torch.allclose(summed.mask_logits(2, flip), far)
+    with pytest.raises(ParameterError, match="summed_beyond"):
+        ShellRecurrentPredictor(sizes, 1, 2, radii=radii, hidden=8, summed_beyond=1)
+
+
+def test_ring_sums_beyond_option_and_errors():
+    x = np.random.default_rng(8).integers(0, 2, size=(300, 24)).astype(np.uint8)
+    es = neural_cmi_profile(
+        x, radii=[1, 2], far_radius=6, steps=120, hidden=8, seed=1, ring_sums_beyond=2
+    )
+    for e in es:  # i.i.d. bits: CMI 0
+        assert abs(e.value) < 4 * e.stderr + 2e-4, e
+        assert e.details["ring_sums_beyond"] == 2 and "means" in e.details["far_region"]
+    with pytest.raises(ParameterError, match="ring_sums_beyond must be"):
+        neural_cmi_profile(x, radii=[1, 2], far_radius=6, steps=5, ring_sums_beyond=1)
+    with pytest.raises(ParameterError, match="needs architecture='rings'"):
+        neural_cmi_profile(
+            x, radii=[1], far_radius=4, steps=5, architecture="mlp", ring_sums_beyond=2
+        )
+
+
 def test_centre_value_never_enters():
     """Flipping the target site itself changes only the targets, never the windows."""
     rng = np.random.default_rng(3)
