@@ -125,8 +125,11 @@ def _key(task: dict) -> str:
     return hashlib.sha256(json.dumps(task, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_tasks(plan: dict, seed: int) -> list[dict]:
+def make_tasks(plan: dict, seed: int, ring_sums_beyond: int | None = None) -> list[dict]:
+    """Every point of the plan; ``ring_sums_beyond`` (below Tc only) is part of a point's key
+    only when set, so points of earlier runs keep their keys."""
     nn = plan["nn"]
+    rsb = {} if ring_sums_beyond is None else {"ring_sums_beyond": int(ring_sums_beyond)}
     tasks = []
     c = plan["clean"]
     for T in c["ising"]["Ts"]:
@@ -192,6 +195,7 @@ def make_tasks(plan: dict, seed: int) -> list[dict]:
                     "far_radius": L // 2,
                     "nn": nn,
                     "seed": seed,
+                    **rsb,
                 }
             )
     # most expensive first (window size x sites), so a pool finishes evenly
@@ -289,6 +293,7 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
         batch_sites=nn["batch_sites"],
         seed=int(task["seed"]),
         device=device,
+        ring_sums_beyond=task.get("ring_sums_beyond"),
     )
     d = es[0].details
     return {
@@ -752,8 +757,16 @@ def main(argv=None):
         help="seconds after start to stop launching points (results stay)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--ring-sums-beyond",
+        type=int,
+        default=None,
+        help="below Tc: far reader sees rings beyond this radius as means (needs --out)",
+    )
     ap.add_argument("--replot", action="store_true", help="only rebuild results/figures")
     args = ap.parse_args(argv)
+    if args.ring_sums_beyond is not None and args.out is None:
+        ap.error("--ring-sums-beyond needs its own --out folder (its points are other points)")
     plan_name = "quick" if args.quick else "full"
     out = Path(args.out) if args.out else HERE / "out" / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
@@ -768,7 +781,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     plan = PLANS[plan_name]
     secs = set(args.sections.split(","))
-    tasks = [t for t in make_tasks(plan, args.seed) if t["section"] in secs]
+    tasks = [t for t in make_tasks(plan, args.seed, args.ring_sums_beyond) if t["section"] in secs]
     cache = Path(args.cache or "/tmp/ising_markov_cache")
     t0 = time.perf_counter()
     mc = generate_data(tasks, cache, mc_threads)
