@@ -229,34 +229,49 @@ def _train_one(
         model.train()
         return v
 
-    # early stopping per mask: each predictor keeps the snapshot where ITS validation NLL was
-    # best (the far mask, with the most inputs, usually starts to overfit first)
-    best_val = np.full(model.M, np.inf)
-    best_step = np.full(model.M, -1)
-    snapshots = {}
-    hist = []
-    model.train()
-    for step in range(steps + 1):
-        if step % eval_every == 0 or step == steps:
-            v_nll = val_nll()
-            hist.append((step, v_nll.tolist()))
-            snapshots = _keep_best(model, step, v_nll, best_val, best_step, snapshots)
-        if step == steps:
-            break
-        for g in opt.param_groups:
-            g["lr"] = warmup_cosine(step, steps, lr)
+    def batch_loss():
         s = s_train[gen.integers(0, len(s_train), size=batch)]
         v = torch.from_numpy(gen.integers(0, V, size=batch))
         rows = train_rows(s, gen)  # (batch, H*W): fresh noise per batch when noise is given
         b = torch.arange(batch)
         x = rows[b[:, None], idx_t[v, :cols]]
         y = rows[b, cen[v]]
-        loss = model.nll(x, y).mean()
+        return model.nll(x, y).mean()
+
+    model.train()
+    hist = []
+    best_val, best_step, snapshots = _early_stopped_sgd(
+        model, opt, steps, lr, eval_every, val_nll, batch_loss, hist
+    )
+    model.eval()
+    return best_val, best_step, snapshots, hist
+
+
+def _early_stopped_sgd(module, opt, steps, lr, eval_every, val_nll, batch_loss, hist=None):
+    """``steps`` optimiser steps on ``batch_loss()`` with the warm-up + cosine schedule; every
+    ``eval_every`` steps and at the end, ``val_nll()`` (one value per mask) and per-mask early
+    stopping: each mask keeps the snapshot where ITS validation NLL was best (the far mask, with
+    the most inputs, usually starts to overfit first). Returns (best_val, best_step, snapshots);
+    appends (step, val) to ``hist`` when given."""
+    best_val = best_step = None
+    snapshots = {}
+    for step in range(steps + 1):
+        if step % eval_every == 0 or step == steps:
+            v_nll = val_nll()
+            if best_val is None:
+                best_val, best_step = np.full(len(v_nll), np.inf), np.full(len(v_nll), -1)
+            if hist is not None:
+                hist.append((step, v_nll.tolist()))
+            snapshots = _keep_best(module, step, v_nll, best_val, best_step, snapshots)
+        if step == steps:
+            break
+        for g in opt.param_groups:
+            g["lr"] = warmup_cosine(step, steps, lr)
+        loss = batch_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    model.eval()
-    return best_val, best_step, snapshots, hist
+    return best_val, best_step, snapshots
 
 
 def _val_nll(model, Xf, idx_t, cen, cols, s_val, v_val) -> np.ndarray:
@@ -347,12 +362,12 @@ def _keep_best(model, step, v_nll, best_val, best_step, snapshots) -> dict:
     return snapshots
 
 
-def _eval_best(model, snapshots, best_step, *args):
-    """Per-mask NLLs (n_masks, n), each mask evaluated with its own best snapshot."""
+def _eval_best(model, snapshots, best_step, evaluate):
+    """Per-mask values (n_masks, n) of ``evaluate()``, each mask at its own best snapshot."""
     out = None
     for step, state in snapshots.items():
         model.load_state_dict(state)
-        vals = _eval_per_sample(model, *args)
+        vals = evaluate()
         out = np.empty_like(vals) if out is None else out
         rows = best_step == step
         out[rows] = vals[rows]
@@ -578,27 +593,17 @@ def _far_summary_stage(
                 tot = tot + _mixture_nll(corr(zeta, sh), y, K).double().sum(dim=1).numpy()
         return tot / len(sv)
 
-    best_val = np.full(M, np.inf)
-    best_at = np.full(M, -1)
-    snaps = {}
-    for step in range(steps + 1):
-        if step % eval_every == 0 or step == steps:
-            v_nll = val_nll()
-            snaps = _keep_best(corr, step, v_nll, best_val, best_at, snaps)
-        if step == steps:
-            break
-        for g in opt.param_groups:
-            g["lr"] = warmup_cosine(step, steps, lr)
+    def batch_loss():
         s = s_train[gen.integers(0, len(s_train), size=batch)]
         v = torch.from_numpy(gen.integers(0, V, size=batch))
         rows = train_rows(s, gen)
         b = torch.arange(batch)
-        xw = rows[b[:, None], idx_t[v, :n_far]]
-        zeta, sh = features(xw)
-        loss = _mixture_nll(corr(zeta, sh), rows[b, cen[v]], K).mean(dim=1).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        zeta, sh = features(rows[b[:, None], idx_t[v, :n_far]])
+        return _mixture_nll(corr(zeta, sh), rows[b, cen[v]], K).mean(dim=1).sum()
+
+    best_val, best_at, snaps = _early_stopped_sgd(
+        corr, opt, steps, lr, eval_every, val_nll, batch_loss
+    )
 
     def per_sample(X, s_ids):
         out = np.empty((M, len(s_ids)))
@@ -614,19 +619,9 @@ def _far_summary_stage(
                 out[:, lo : lo + m] = nll.double().view(-1, m, V).mean(dim=2).numpy()
         return out
 
-    def best_eval(X, s_ids):
-        res = None
-        for step, state in snaps.items():
-            corr.load_state_dict(state)
-            vals = per_sample(X, s_ids)
-            res = np.empty_like(vals) if res is None else res
-            sel = best_at == step
-            res[sel] = vals[sel]
-        return res
-
-    test = best_eval(Xte, te_ids)
+    test = _eval_best(corr, snaps, best_at, lambda: per_sample(Xte, te_ids))
     test = test.reshape(M, -1, n_test).mean(axis=1)
-    train = best_eval(Xtr, tr_ids)
+    train = _eval_best(corr, snaps, best_at, lambda: per_sample(Xtr, tr_ids))
     for m, r in enumerate(radii_u):
         fits[("far", r)] = {
             "test": test[m],
@@ -921,9 +916,15 @@ def neural_cmi_continuous_profile(
                 steps=steps, batch=batch, lr=float(lr), wd=float(weight_decay),
                 eval_every=eval_every, seed=int(seed),
             )  # fmt: skip
-        test = _eval_best(model, snapshots, best_step, Xte, idx_t, cen, n_far, te_ids, V)
+        test = _eval_best(
+            model, snapshots, best_step,
+            lambda: _eval_per_sample(model, Xte, idx_t, cen, n_far, te_ids, V),
+        )  # fmt: skip
         test = test.reshape(len(mask_cols), -1, len(s_test)).mean(axis=1)  # over noise draws
-        train = _eval_best(model, snapshots, best_step, Xtr, idx_t, cen, n_far, tr_ids, V)
+        train = _eval_best(
+            model, snapshots, best_step,
+            lambda: _eval_per_sample(model, Xtr, idx_t, cen, n_far, tr_ids, V),
+        )  # fmt: skip
         fits = {}
         for m, tag in enumerate(tags):
             fits[tag] = {
