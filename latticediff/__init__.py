@@ -58,6 +58,7 @@ _LAZY = {
     "DriftFit": "latticediff.info.scaling",
     "CollapseFit": "latticediff.info.scaling",
     "neural_cmi_continuous": "latticediff.info.neural_continuous",
+    "immse_cmi": "latticediff.info.immse",
     "GaussianField": "latticediff.exact.gaussian_field",
     "FidelityBound": "latticediff.exact.fidelity",
     "profile_locality": "latticediff.profiler",

@@ -30,6 +30,8 @@ _LAZY = {
     "syndrome_cmi": "latticediff.info.syndrome",
     "neural_cmi_continuous": "latticediff.info.neural_continuous",
     "neural_cmi_continuous_profile": "latticediff.info.neural_continuous",
+    "immse_cmi": "latticediff.info.immse",
+    "immse_cmi_profile": "latticediff.info.immse",
     "find_crossing": "latticediff.info.scaling",
     "crossings": "latticediff.info.scaling",
     "peak_location": "latticediff.info.scaling",

@@ -14,6 +14,10 @@ Methods (DESIGN.md §2; issue "information analysis"):
               (:func:`latticediff.info.syndrome.syndrome_cmi`)
 ``neural``    held-out cross-entropies of trained predictors
               (:func:`latticediff.info.neural.neural_cmi`)
+``neural_continuous``  held-out NLLs of conditional mixture densities, real-valued data
+              (:func:`latticediff.info.neural_continuous.neural_cmi_continuous`)
+``immse``     clean real-valued data on a Gaussian path (option ``t``): the conditional I-MMSE
+              integral of denoising-error gaps (:func:`latticediff.info.immse.immse_cmi`)
 ============  ==================================================================================
 
 Every method returns a :class:`~latticediff.info.result.CMIEstimate` in nats, never clipped.
@@ -37,7 +41,7 @@ from .result import CMIEstimate
 
 __all__ = ["METHODS", "estimate_cmi", "exact_cmi", "walsh_hadamard", "apply_bitflip_noise"]
 
-METHODS = ("plugin", "chain", "exact", "syndrome", "neural", "neural_continuous")
+METHODS = ("plugin", "chain", "exact", "syndrome", "neural", "neural_continuous", "immse")
 MAX_NOISY_BITS = 24  # a noisy table holds 2^bits float64 values (128 MiB at 24)
 
 
@@ -346,6 +350,11 @@ def estimate_cmi(samples, *, radius: int, method: str, **kwargs) -> CMIEstimate:
             )
         _check_kwargs(method, fn, kwargs, skip=("radius",))
         return fn(radius=radius, **kwargs)
+    if method == "immse":
+        fn = _lazy(method, "latticediff.info.immse", "immse_cmi")
+        if samples is None:
+            raise ParameterError("estimate_cmi: method='immse' needs clean samples, got None")
+        return fn(samples, radius=radius, **kwargs)
     if method == "neural_continuous":
         fn = _lazy(method, "latticediff.info.neural_continuous", "neural_cmi_continuous")
         if samples is None:
