@@ -11,9 +11,10 @@ pushes it along a forward process and, at every time ``t`` of a grid,
      loop gas, detected from the HDF5 model metadata (``LoopGas`` with ``x = 1``);
    - ``neural`` (held-out cross-entropies, :func:`latticediff.info.neural.neural_cmi_profile`)
      for any other discrete lattice data (bit flips or uniform resampling);
-   - ``neural_continuous`` (conditional mixture densities,
-     :func:`latticediff.info.neural_continuous.neural_cmi_continuous_profile`) for real-valued
-     data on a Gaussian path (``linear``, ``vp``, ``ve``), every minibatch noised afresh;
+   - ``immse`` (denoising-error gaps by the conditional I-MMSE identity,
+     :func:`latticediff.info.immse.immse_cmi_profile`) for real-valued data on a Gaussian path
+     (``linear``, ``vp``, ``ve``), every minibatch noised afresh; ``neural_continuous``
+     (conditional mixture densities) on request;
 
 2. fits ``I(r) ~ gamma exp(-r / xi)`` (:func:`latticediff.info.markov.fit_markov_length`,
    its window rule and error bars);
@@ -84,7 +85,7 @@ __all__ = [
 ]
 
 PATHS = ("bitflip", "uniform", "linear", "vp", "ve")
-ESTIMATORS = ("auto", "syndrome", "neural", "neural_continuous")
+ESTIMATORS = ("auto", "syndrome", "neural", "neural_continuous", "immse")
 TOLERANCES = ("relative", "absolute")
 SCHEMA = "latticediff.locality_profile/1"
 
@@ -105,6 +106,7 @@ _DEFAULT_OPTIONS = {
         "n_components": 2,
         "eval_draws": 2,
     },
+    "immse": {"steps": 600, "finetune_steps": 400, "hidden": 32, "n_nodes": 12, "eval_draws": 2},
 }
 
 
@@ -1021,7 +1023,7 @@ def _choose_estimator(estimator, info, x, process):
     gaussian = isinstance(process, GaussianPath)
     if estimator == "auto":
         if gaussian:
-            return "neural_continuous"
+            return "immse"
         if is_uniform_loopgas and process.name == "bitflip":
             return "syndrome"
         return "neural"
@@ -1037,9 +1039,11 @@ def _choose_estimator(estimator, info, x, process):
             )
         return "syndrome"
     if estimator == "neural" and gaussian:
-        raise ParameterError("estimator='neural' is for discrete data; use 'neural_continuous'")
-    if estimator == "neural_continuous" and not gaussian:
-        raise ParameterError("estimator='neural_continuous' needs a Gaussian path")
+        raise ParameterError(
+            "estimator='neural' is for discrete data; use 'immse' or 'neural_continuous'"
+        )
+    if estimator in ("neural_continuous", "immse") and not gaussian:
+        raise ParameterError(f"estimator={estimator!r} needs a Gaussian path")
     return estimator
 
 
@@ -1075,13 +1079,30 @@ def _estimate(method, x, process, t, radii, options, seed, periodic, cmi_value):
             xt, radii=list(radii), channel_axis=True, periodic=periodic, seed=seed, **options
         )
         return [(e.value, e.stderr) for e in es], {"far_radius": es[0].details["far_radius"]}
-    from .info.neural_continuous import neural_cmi_continuous_profile
-
     if x.shape[1] != 1:
         raise ParameterError(
-            f"neural_continuous takes one channel; these data have {x.shape[1]} (convert colour "
+            f"{method} takes one channel; these data have {x.shape[1]} (convert colour "
             "images to grey: load_images(..., grayscale=True))"
         )
+    if method == "immse":
+        from .info.immse import immse_cmi_profile
+
+        es = immse_cmi_profile(
+            x[:, 0], radii=list(radii), t=float(t), path=process, periodic=periodic, seed=seed,
+            **options,
+        )  # fmt: skip
+        return [(e.value, e.stderr) for e in es], {
+            "in_sample": [
+                [
+                    e.details.get("value_in_sample", 0.0),
+                    e.details.get("value_in_sample_stderr", 0.0),
+                ]
+                for e in es
+            ],
+            "truncated": bool(es[0].details["truncated"]),
+        }
+    from .info.neural_continuous import neural_cmi_continuous_profile
+
     al, si = float(process.alpha(t)), float(process.sigma(t))
 
     def noise(a, rng):
@@ -1145,11 +1166,13 @@ def profile_locality(
     t, p : the time grid, or for discrete paths the flip (resampling) probabilities; default
         :func:`default_grid` (10 points).
     radii : shell radii to measure (default 1..min(5, what the lattice allows)).
-    estimator : "auto" (see module docstring), "syndrome", "neural", "neural_continuous".
+    estimator : "auto" (see module docstring), "syndrome", "neural", "neural_continuous",
+        "immse".
     estimator_options : passed to the estimator (e.g. ``{"n_samples": 200}`` for syndrome,
         ``{"steps": 600, "hidden": 32}`` for the neural ones), over these defaults:
         syndrome n_samples 64; neural steps 300, hidden 16; neural_continuous steps 300,
-        hidden 16, depth 1, n_components 2, eval_draws 2.
+        hidden 16, depth 1, n_components 2, eval_draws 2; immse steps 600, finetune_steps 400,
+        hidden 32, n_nodes 12, eval_draws 2.
     cmi_value : neural_continuous only: "held_out" (the held-out NLL difference) or
         "bias_corrected" (its mean with the in-sample difference, see
         :mod:`latticediff.info.neural_continuous`).

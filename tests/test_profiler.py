@@ -236,7 +236,7 @@ def test_gaussian_images_profile_and_sampler(tmp_path):
         local_kwargs={"hidden": 4, "depth": 1},
         global_kwargs={"hidden": 4, "levels": 1},
     )
-    assert rep.estimator["method"] == "neural_continuous"
+    assert rep.estimator["method"] == "immse"
     assert rep.data["kind"] == "images" and rep.t_max == 1.0
     loc, glob = rep.default_models()
     if not loc:  # everything global: give the schedule a local model anyway
