@@ -552,9 +552,11 @@ class LocalityProfile:
             glob = float(global_model.flops_per_site(shape))
         return _predict(self.process_object(), self.schedule_dict(), n_steps, loc, glob)
 
-    def default_models(self, *, seed: int = 0, radii=None):
+    def default_models(self, *, seed: int = 0, radii=None, global_extra: dict | None = None):
         """Untrained models of the cost model's architecture: ``({r: LocalDenoiser}, global)``
         for the radii the schedule uses (or ``radii``), built for these data and this process.
+        ``global_extra``: more keywords for the GlobalDenoiser (e.g.
+        ``{"input_features": "vertex_parity"}``); the prediction is not changed by them.
         """
         from .nn import GlobalDenoiser, LocalDenoiser
         from .nn.train import input_channels, output_channels
@@ -581,6 +583,7 @@ class LocalityProfile:
             )
             for r in radii
         }
+        gk = gk | dict(global_extra or {})
         glob = GlobalDenoiser(cin, cout, dim=dim, padding=pad, prediction=pred, seed=seed, **gk)
         return loc, glob
 

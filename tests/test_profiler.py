@@ -367,3 +367,14 @@ def test_cli_profile_errors(capsys, tmp_path, loopgas_file, extra, needle):
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("latticediff: error:")
     assert needle in err
+
+
+def test_default_models_global_extra_changes_only_the_global_network():
+    from latticediff.profiler import _EXAMPLE, LocalityProfile
+
+    rep = LocalityProfile.from_dict(_EXAMPLE)
+    loc0, g0 = rep.default_models(seed=0)
+    loc1, g1 = rep.default_models(seed=0, global_extra={"hidden": 8})
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(g1) < n(g0)
+    assert {r: n(m) for r, m in loc0.items()} == {r: n(m) for r, m in loc1.items()}

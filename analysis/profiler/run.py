@@ -100,7 +100,12 @@ def _compute_check(rep, cr_h, cr_g, glob, n_steps) -> dict:
 
 
 def run_loopgas(
-    out: Path, quick: bool, seed: int, train_steps: int | None = None, reuse: bool = False
+    out: Path,
+    quick: bool,
+    seed: int,
+    train_steps: int | None = None,
+    reuse: bool = False,
+    global_features: str | None = None,
 ) -> dict:
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
@@ -158,7 +163,8 @@ def run_loopgas(
             }
 
     # train the cost model's architecture: one local model per radius in the schedule + global
-    loc, glob = rep.default_models(seed=seed)
+    extra = {"input_features": global_features} if global_features else None
+    loc, glob = rep.default_models(seed=seed, global_extra=extra)
     proc = rep.process_object()
     steps = train_steps or (150 if quick else 400)
     models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
@@ -204,6 +210,7 @@ def run_loopgas(
         "schedule": repr(sched),
         "rule_variants": variants,
         "training": training,
+        "global_input_features": global_features,
         "sampling": {"n": n, "n_steps": n_steps, "seed": seed + 1, "final": "sample"},
         "quality": quality,
         "compute": comp,
@@ -397,6 +404,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="loop gas: read out/loopgas_profile.json instead of estimating it again",
     )
+    ap.add_argument(
+        "--global-features",
+        choices=("vertex_parity",),
+        default=None,
+        help="loop gas: extra input of the global network (GlobalDenoiser input_features)",
+    )
     a = ap.parse_args(argv)
     _threads(a.threads)
     out = Path(a.out)
@@ -405,7 +418,12 @@ def main(argv=None) -> int:
     summary = {}
     if a.only in (None, "loopgas"):
         summary["loopgas"] = run_loopgas(
-            out, a.quick, a.seed, train_steps=a.train_steps, reuse=a.reuse_profile
+            out,
+            a.quick,
+            a.seed,
+            train_steps=a.train_steps,
+            reuse=a.reuse_profile,
+            global_features=a.global_features,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist))["verdict"]
