@@ -235,6 +235,8 @@ def main(argv=None) -> int:
     ap.add_argument("--replot", action="store_true", help="redraw from out/results.json")
     ap.add_argument("--t", type=float, nargs="+", help="override the plan's t values")
     ap.add_argument("--radius", type=int, nargs="+", help="override the plan's radii")
+    ap.add_argument("--steps", type=int, help="override the common-start steps (check runs)")
+    ap.add_argument("--finetune-steps", type=int, help="override the fine-tuning steps")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.replot:
@@ -251,6 +253,9 @@ def main(argv=None) -> int:
         plan["t"] = [float(v) for v in args.t]
     if args.radius:
         plan["radius"] = sorted(int(v) for v in args.radius)
+    for key, val in (("steps", args.steps), ("finetune_steps", args.finetune_steps)):
+        if val is not None:
+            model[key] = int(val)
     partial = out / "partial"
     partial.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
