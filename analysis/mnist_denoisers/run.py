@@ -310,7 +310,19 @@ def main(argv=None) -> dict:
     )
     ap.add_argument("--steps", type=int, default=None, help="override the training steps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="a locality-profile JSON (latticediff profile ... -o DIR): adds the schedule it "
+        "recommends, run with these local models (r = 1, 3, 6) and the global one",
+    )
     args = ap.parse_args(argv)
+    prof = None
+    if args.profile is not None:
+        from latticediff.profiler import LocalityProfile
+
+        prof = LocalityProfile.from_json(args.profile)  # fails before any training
 
     torch.set_num_threads(args.threads)
     plan_name = args.plan or ("quick" if args.quick else "gpu" if args.device == "cuda" else "full")
@@ -383,6 +395,20 @@ def main(argv=None) -> dict:
         ),
         f"local_r{HYBRID_RADIUS}": HybridSchedule.single(loc, 1.0),
     }
+    profiled = None
+    if prof is not None:
+        by_r = {int(k[2:]): m for k, m in models.items() if k.startswith("r=")}
+        schedules["profiled"] = prof.hybrid_schedule(by_r, glo)
+        pred = prof.predicted_fraction(
+            local_models=by_r, global_model=glo, n_steps=plan["n_sample_steps"]
+        )
+        profiled = {
+            "profile": str(args.profile),
+            "window": prof.window,
+            "radius_schedule": list(prof.radius_schedule),
+            "t_grid": list(prof.t),
+            "predicted_fraction_of_global": pred["fraction_of_global"],
+        }
     samples, reports = {}, {}
     for name, sch in schedules.items():
         x, rep = sample_gaussian(
@@ -458,6 +484,20 @@ def main(argv=None) -> dict:
         "hybrid_wall_fraction": compute["hybrid"]["relative_to_global"]["wall_s"],
         "hybrid_network_wall_fraction": compute["hybrid"]["relative_to_global"]["network_wall_s"],
     }
+    if profiled is not None:
+        meas = compute["profiled"]["flops_fraction_of_global"]
+        profiled |= {
+            "measured_fraction_of_global": meas,
+            "measured_over_predicted": meas / profiled["predicted_fraction_of_global"],
+            "saving_within_20_percent": bool(
+                abs((1 - meas) / (1 - profiled["predicted_fraction_of_global"]) - 1) <= 0.2
+            )
+            if profiled["predicted_fraction_of_global"] < 1
+            else None,
+        }
+        verdict["profiled_minus_global"] = cmp("profiled", "global")
+        verdict["profiled_minus_local"] = cmp("profiled", lname)
+        verdict["profiled"] = profiled
 
     results = {
         "plan": plan_name,
@@ -556,6 +596,8 @@ def make_figures(res: dict, samples: dict, held: np.ndarray, out: Path) -> None:
             title += f"\nconf {s['confidence']:.3f}±{s['confidence_stderr']:.3f}"
             if name == "hybrid":
                 title += f", {v['hybrid_flops_fraction']:.2f} of global FLOPs"
+            if name == "profiled":
+                title += f", {v['profiled']['measured_fraction_of_global']:.2f} of global FLOPs"
         a.set_title(title, fontsize=9)
     fig.tight_layout()
     for ext in ("png", "pdf"):
