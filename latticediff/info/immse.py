@@ -342,7 +342,12 @@ def immse_cmi_profile(
         "standardisation": {"mean": mu, "scale": sd, "var_A": v_A},
         "stderr_note": "bootstrap over held-out samples; excludes the spread between training runs",
     }  # fmt: skip
-    if not hi > lo:  # pure noise (or below the tail): the integral is empty, I = 0 exactly
+    if not hi > lo:  # pure noise, or all of the integral inside the tail bound
+        note = (
+            "pure noise (snr_t = 0): I = 0 exactly"
+            if snr_t == 0
+            else f"snr_t below the integration range: |I| <= {0.5 * snr_min:g} nats, reported as 0"
+        )
         return [
             CMIEstimate(
                 value=0.0,
@@ -353,7 +358,7 @@ def immse_cmi_profile(
                 details={
                     **base,
                     "sites": {"B": n_cols[r], "C": n_far - n_cols[r]},
-                    "note": "integration range empty: I = 0 exactly",
+                    "note": note,
                 },
             )  # fmt: skip
             for r in radii_l
@@ -547,7 +552,7 @@ def immse_cmi(samples, *, radius: int, **kwargs) -> CMIEstimate:
     >>> x = np.random.default_rng(0).standard_normal((100, 1, 5, 5))
     >>> e = immse_cmi(x, radius=1, t=1.0)   # pure noise on the linear path: exactly 0
     >>> e.value, e.stderr, e.details["note"]
-    (0.0, 0.0, 'integration range empty: I = 0 exactly')
+    (0.0, 0.0, 'pure noise (snr_t = 0): I = 0 exactly')
     """
     if "radii" in kwargs:
         raise ParameterError("immse_cmi: pass radius=..., not radii (see immse_cmi_profile)")

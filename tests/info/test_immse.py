@@ -137,3 +137,9 @@ def test_grow_keeps_the_smaller_radius_denoiser(depth):
     x_old = torch.cat((x[:, :9], torch.zeros(50, 4)), dim=1)
     with torch.no_grad():
         assert torch.equal(new(x, hats), old(x_old, hats))
+
+
+def test_immse_below_the_tail_is_reported_as_bounded_zero():
+    x = np.random.default_rng(0).standard_normal((60, 7, 7))
+    e = immse_cmi(x, radius=1, t=0.995)  # snr_t = 2.5e-5 < snr_min: all of it inside the tail
+    assert (e.value, e.stderr) == (0.0, 0.0) and "|I| <= 0.0001 nats" in e.details["note"]
