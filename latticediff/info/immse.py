@@ -483,9 +483,11 @@ def immse_cmi_profile(
             best_val, best_step, snaps = _early_stopped_sgd(
                 net, opt, n_steps, rate, every, val_loss, batch_loss
             )
+            last = {k: v.clone() for k, v in net.state_dict().items()}
             net.load_state_dict(snaps[int(best_step[0])])
             net.eval()
-            return {"val_integral": float(best_val[0]), "best_step": int(best_step[0])}
+            return {"val_integral": float(best_val[0]), "best_step": int(best_step[0]),
+                    "_last_state": last}  # fmt: skip
 
         # stage 1: the common start, a denoiser whose far inputs belong to another sample;
         # from the previous (smaller) radius' start when there is one, its new shell inputs
@@ -507,12 +509,31 @@ def immse_cmi_profile(
             hist[role] = fit(net, role, finetune_steps, finetune_lr, seed_r[2])
             nets.append(net)
 
+        last = [hist[role].pop("_last_state") for role in ("far", "control")]
+        hist["common_start"].pop("_last_state")
         roles = [(nets[0], "far"), (nets[1], "control")]
         te, curve = integrals(roles, s_test, eval_draws, 0x7E57, want_curve=True)
         n_tr_eval = min(len(s_train), max(n_test, 64))
         tr, _ = integrals(roles, s_train[:n_tr_eval], 1, 0x7A2)
         diff = te[1] - te[0]  # control minus far: the CMI integrand summed
         value, stderr, n_units = _bootstrap(diff, s_test, n_boot, seed)
+        resolution = None
+        if not np.any(diff):
+            # Both copies kept the common start (neither fine-tune beat it on validation) and
+            # the start ignores the far inputs (grown from a smaller radius, its new inputs at
+            # zero weight): the paired difference is identically 0 and so is its bootstrap
+            # error. The value (no information detected) stands; its error is the estimator's
+            # resolution, the bootstrap error of the un-stopped fine-tunes' difference.
+            for net, state in zip(nets, last):
+                net.load_state_dict(state)
+                net.eval()
+            te_last, _ = integrals(roles, s_test, eval_draws, 0x7E57)
+            _, stderr, _ = _bootstrap(te_last[1] - te_last[0], s_test, n_boot, seed)
+            resolution = (
+                "far and control copies gave identical outputs (both stopped at a start that "
+                "ignores C): value 0, stderr = the bootstrap error of the un-stopped copies' "
+                "difference (the estimator's resolution)"
+            )
         in_s, in_se, _ = _bootstrap(tr[1] - tr[0], s_train[:n_tr_eval], n_boot, seed)
         return CMIEstimate(
             value=value, stderr=stderr, method="immse", radius=r, n_samples=int(n),
@@ -527,6 +548,7 @@ def immse_cmi_profile(
                 "mmse_control": curve[1].tolist(),
                 "training": hist,
                 "bootstrap_units": int(n_units),
+                **({"note": resolution} if resolution else {}),
                 "seconds": time.perf_counter() - t_start,
             },
         )  # fmt: skip

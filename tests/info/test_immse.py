@@ -143,3 +143,18 @@ def test_immse_below_the_tail_is_reported_as_bounded_zero():
     x = np.random.default_rng(0).standard_normal((60, 7, 7))
     e = immse_cmi(x, radius=1, t=0.995)  # snr_t = 2.5e-5 < snr_min: all of it inside the tail
     assert (e.value, e.stderr) == (0.0, 0.0) and "|I| <= 0.0001 nats" in e.details["note"]
+
+
+def test_immse_identical_copies_still_carry_an_error_bar():
+    # At r = 2 here both fine-tunes keep the grown start, whose far weights are exactly 0: the
+    # paired difference vanishes identically, and the error must come from the resolution
+    # (the un-stopped copies), not be reported as 0 +- 0.
+    g = GaussianField(8, 1.0)
+    x0 = g.sample(500, seed=0)
+    kw = dict(t=0.2, threads=1, seed=0, steps=150, finetune_steps=150, depth=0, hidden=8)
+    es = immse_cmi_profile(x0, radii=[1, 2], lr=0.01, far_features=None, **kw)
+    for e in es:
+        assert e.stderr > 0, (e.radius, e.value, e.details.get("note"))
+    e2 = es[1]
+    assert e2.value == 0.0 and "identical outputs" in e2.details["note"]
+    assert abs(e2.value - g.exact_cmi(0.2, 2)) < 3 * e2.stderr
