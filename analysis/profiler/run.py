@@ -191,6 +191,7 @@ def run_loopgas(
     )
     comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps)
     qg, qh = quality["global"], quality["hybrid"]
+    sweep = _window_sweep(rep, loc, glob, proc, (L, L), n, n_steps, seed + 1, ref, qg)
     verdict = {
         "window_p": [float(proc.p(w)) for w in rep.window] if rep.window else None,
         "p_c_in_window": bool(rep.window and proc.p(rep.window[0]) <= P_C <= proc.p(rep.window[1])),
@@ -215,10 +216,92 @@ def run_loopgas(
         "quality": quality,
         "compute": comp,
         "verdict": verdict,
+        "window_sweep": sweep,
         "wall_s": time.perf_counter() - t0,
     }
     _dump(out / "loopgas_results.json", res)
+    marks = [("profiler's hybrid", comp["measured_fraction_of_global"], qh)]
+    for name in quality:
+        if name.startswith("local"):
+            marks.append((f"all-{name}", reports[name].fraction_of_global(glob), quality[name]))
+    _plot_sweep(out / "loopgas_window_sweep.png", sweep, qg, L, marks)
     return res
+
+
+def _window_sweep(rep, loc, glob, proc, shape, n, n_steps, seed, ref, qg) -> list:
+    """Quality against compute along the rule variants that the trained models can serve
+    (every r(t) <= the largest trained radius): the same models, seed and step grid as the
+    profiler's own hybrid, the window widened or narrowed by the rule's (eps, r_max), every
+    variant reported (none is picked)."""
+    from latticediff.nn.sampling import sample_discrete
+    from latticediff.quality import loopgas_quality
+
+    rl = max(loc) if loc else 0
+    seen, rows = set(), []
+    for r_max in range(1, rl + 1):
+        for eps in (0.2, 0.1, 0.05, 0.02, 0.01):
+            v = rep.reschedule(r_max=r_max, eps=eps)
+            key = (v.window, v.radius_schedule)
+            if key in seen or v.window is None:
+                continue
+            seen.add(key)
+            xs, cr = sample_discrete(
+                v.hybrid_schedule(loc, glob), proc, shape, n, n_steps=n_steps, seed=seed,
+                dtype=np.uint8,
+            )  # fmt: skip
+            q = loopgas_quality(xs, ref).to_dict()
+            row = {
+                "eps": eps, "r_max": r_max, "window_p": _window_p(v),
+                "radius_schedule": list(v.radius_schedule),
+                "predicted_fraction_of_global": v.predicted_fraction(
+                    n_steps=n_steps, local_models=loc, global_model=glob)[
+                    "fraction_of_global"],
+                "measured_fraction_of_global": cr.fraction_of_global(glob),
+                "defect_density": q["defect_density"],
+                "defect_density_stderr": q["defect_density_stderr"],
+                "defect_free_fraction": q["defect_free_fraction"],
+                "minus_global": _diff(q["defect_density"], q["defect_density_stderr"],
+                                      qg["defect_density"], qg["defect_density_stderr"]),
+            }  # fmt: skip
+            rows.append(row)
+            print(
+                f"  window p in [{row['window_p'][0]:.3f}, {row['window_p'][1]:.3f}] "
+                f"(eps={eps}, r_max={r_max}): FLOPs {row['measured_fraction_of_global']:.3f} x, "
+                f"defects {row['defect_density']:.4f} ± {row['defect_density_stderr']:.4f} "
+                f"({row['minus_global']['sigma']:+.1f} sigma vs global)"
+            )
+    return sorted(rows, key=lambda r: r["measured_fraction_of_global"])
+
+
+def _plot_sweep(path: Path, sweep: list, qg: dict, L: int, marks=()) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not sweep:
+        return
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    f = [r["measured_fraction_of_global"] for r in sweep]
+    d = [r["defect_density"] for r in sweep]
+    e = [r["defect_density_stderr"] for r in sweep]
+    ax.errorbar(f, d, yerr=e, fmt="o", label="hybrid, one point per rule variant")
+    for r in sweep:
+        lo, hi = r["window_p"]
+        ax.annotate(f"[{lo:.2f},{hi:.2f}]", (r["measured_fraction_of_global"], r["defect_density"]),
+                    fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    for (label, frac, q), mk in zip(marks, "s^v", strict=False):
+        ax.errorbar(frac, q["defect_density"], yerr=q["defect_density_stderr"], fmt=mk, label=label)
+    g, ge = qg["defect_density"], qg["defect_density_stderr"]
+    ax.axhspan(g - ge, g + ge, color="C1", alpha=0.3)
+    ax.axhline(g, color="C1", label="all-global (FLOPs 1)")
+    ax.set_xlabel("FLOPs / all-global (measured)")
+    ax.set_ylabel("vertex defects per vertex")
+    ax.set_title(f"loop gas L = {L}: hybrid quality vs compute (window p in [lo, hi])", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------
