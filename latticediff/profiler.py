@@ -734,7 +734,7 @@ class LocalityProfile:
             if math.isfinite(p.xi) and math.isfinite(p.amplitude):
                 rr = np.linspace(r.min(), r.max(), 30)
                 ax[0].plot(rr, p.amplitude * np.exp(-rr / p.xi), color=c, lw=0.6, ls=":")
-        ax[0].set_yscale("symlog", linthresh=self._linthresh())
+        ax[0].set_yscale("symlog", linthresh=self._linthresh(), linscale=2.0)
         ax[0].set_xlabel("buffer radius r")
         ax[0].set_ylabel("I(A:C|B) [nats]")
         ax[0].legend(fontsize=6, ncol=2, title=xname.split()[-1], title_fontsize=7)
@@ -791,8 +791,10 @@ class LocalityProfile:
         return fig
 
     def _linthresh(self) -> float:
+        # the median error: values within it are noise and get the linear part of the axis;
+        # the smallest error made a one-decade linear band whose tick labels overlapped
         e = [s for p in self.points for s in p.cmi_stderr if s > 0]
-        return float(max(1e-6, min(e))) if e else 1e-4
+        return float(max(1e-6, np.median(e))) if e else 1e-4
 
     def summary(self) -> str:
         """A text table: t, noise level, xi ± err, r(t); then the window and the saving."""
