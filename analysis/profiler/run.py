@@ -307,165 +307,65 @@ def _plot_sweep(path: Path, sweep: list, qg: dict, L: int, marks=()) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_mnist(out: Path, quick: bool, seed: int, mnist: Path) -> dict:
-    from latticediff.images import load_mnist, to_signed
-    from latticediff.nn.sampling import HybridSchedule, sample_gaussian
+def run_mnist(out: Path, quick: bool, seed: int, mnist: Path, threads: int = 1) -> dict:
+    """Profile MNIST on the linear path (I-MMSE CMI, absolute rule), then hand the profile to
+    ``analysis/mnist_denoisers/run.py --profile``, which trains its r = 1, 3, 6 and global
+    models and samples the profiled schedule beside all-global and all-local."""
+    import subprocess
+
     from latticediff.profiler import profile_locality
-    from latticediff.quality import image_quality
 
     t0 = time.perf_counter()
+    opts = {"steps": 1500, "finetune_steps": 1000, "hidden": 64, "n_nodes": 16,
+            "eval_draws": 4, "far_features": 16}  # fmt: skip
+    if quick:
+        opts = {"steps": 100, "finetune_steps": 100, "hidden": 16, "n_nodes": 8,
+                "eval_draws": 1, "far_features": 8}  # fmt: skip
     settings = dict(
         path="linear",
-        t=[0.1, 0.3, 0.5, 0.7] if quick else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-        radii=[1, 2, 4] if quick else [1, 2, 3, 4, 6],
-        n=1000 if quick else 3000,
-        cmi_value="bias_corrected",
-        estimator_options={"steps": 100 if quick else 300},
-        eps=0.05,
-        tolerance="relative",
-        r_max=4,
+        t=[0.3, 0.6, 0.9] if quick else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+        radii=[1, 2, 3] if quick else [1, 2, 3, 4, 6],
+        n=1000 if quick else None,
+        estimator="immse",
+        estimator_options=opts,  # torch threads: set once in main()
+        # absolute: the CMI vanishes towards t = 1 while xi grows (README: "Why the absolute rule")
+        tolerance="absolute",
+        eps=1e-3,
+        r_max=6,
         n_steps=25,
-        local_kwargs={"hidden": 16, "depth": 3, "spatial_layers": 2},
-        global_kwargs={"hidden": 16, "levels": 2},
         seed=seed,
     )
     rep = profile_locality(mnist, **settings, progress=True)
-    rep.to_json(out / "mnist_profile.json")
+    prof = out / "mnist_profile.json"
+    rep.to_json(prof)
     _dump(out / "mnist_schedule.json", rep.schedule_dict())
-    rep.plot(
-        out / "mnist_profile.png",
-        title="MNIST, linear path, A = centre pixel (bias-corrected neural CMI)",
-    )
+    rep.plot(out / "mnist_profile.png", title="MNIST, linear path, A = centre pixel (I-MMSE CMI)")
     print(rep.summary())
-
-    x, _ = load_mnist(mnist, split="test")
-    x = to_signed(x).astype(np.float32)
-    train, heldout = x[:8000], x[8000:8500]
-    loc, glob = rep.default_models(seed=seed)
-    # one local model per radius used by the schedule or by its negative-ignored variant
-    radii = {s["radius"] for s in rep.schedule_dict()["segments"]}
-    radii |= {
-        s["radius"] for s in rep.reschedule(negative_cmi="ignore").schedule_dict()["segments"]
-    }
-    loc = rep.default_models(seed=seed, radii=sorted(radii - {None}))[0]
-    proc = rep.process_object()
-    steps = 60 if quick else 250
-    models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
-    training = _train(models, train, proc, steps, seed, lr=2e-3, batch=32)
-
-    n, n_steps = (40, 10) if quick else (200, settings["n_steps"])
-    sched = rep.hybrid_schedule(loc, glob)
-    # the same measurements with failed (significantly negative) estimates read as "unresolved":
-    # what the profiler would recommend without its safety rule
-    rep_ignore = rep.reschedule(negative_cmi="ignore")
-    rep_ignore.to_json(out / "mnist_profile_negative_ignored.json")
-    sched_i = rep_ignore.hybrid_schedule(loc, glob)
-    runs = {
-        "global": HybridSchedule.single(glob, 1.0),
-        "hybrid": sched,
-        "negative_ignored": sched_i,
-    }
-    samples, reports, quality = {}, {}, {}
-    for name, s in runs.items():
-        same = [k for k in samples if repr(runs[k]) == repr(s)]
-        if same:  # an identical schedule: identical samples and cost (same seed)
-            samples[name], reports[name], quality[name] = (
-                samples[same[0]],
-                reports[same[0]],
-                quality[same[0]],
-            )
-            print(f"  {name}: same schedule as {same[0]}")
-            continue
-        xs, cr = sample_gaussian(
-            s, proc, (28, 28), n, n_steps=n_steps, seed=seed + 1, clip_x0=(-1.0, 1.0)
-        )
-        samples[name], reports[name] = xs, cr
-        q = image_quality(
-            xs,
-            heldout,
-            mnist_dir=mnist,
-            value_range=(-1.0, 1.0),
-            two_sample_test=True,
-            seed=seed,
-            n_permutations=10,
-        )
-        quality[name] = q.to_dict()
-        print(f"  sampled {name}: {cr.wall_s:.0f} s")
-    comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps)
-    comp_i = _compute_check(
-        rep_ignore, reports["negative_ignored"], reports["global"], glob, n_steps
-    )
-    _plot_digits(out / "mnist_samples.png", heldout, samples)
-    msd = {k: float(np.mean((samples[k] - samples["global"]) ** 2)) for k in samples}
+    sampler_out = out / "mnist_sampler"
+    cmd = [sys.executable, str(REPO / "analysis" / "mnist_denoisers" / "run.py"),
+           "--profile", str(prof), "--out", str(sampler_out), "--mnist", str(mnist),
+           "--seed", str(seed), "--threads", str(threads)]  # fmt: skip
+    cmd += ["--quick"] if quick else []
+    subprocess.run(cmd, check=True)
+    study = json.loads((sampler_out / "results.json").read_text())
+    v = study["verdict"]
     verdict = {
         "window_t": list(rep.window) if rep.window else None,
-        "window_t_negative_ignored": list(rep_ignore.window) if rep_ignore.window else None,
-        "reasons": [p.reason for p in rep.points],
-        "compute": {k: v for k, v in comp.items() if not k.endswith("_report")},
-        "compute_negative_ignored": {k: v for k, v in comp_i.items() if not k.endswith("_report")},
-        "mean_sq_distance_to_global_same_noise": msd,
-        "quality_differences": _image_diffs(quality, "hybrid"),
-        "quality_differences_negative_ignored": _image_diffs(quality, "negative_ignored"),
+        "reasons": [pt.reason for pt in rep.points],
+        "predicted_fraction_cost_model": rep.predicted["fraction_of_global"],
+        "profiled": v.get("profiled"),
+        "profiled_minus_global": v.get("profiled_minus_global"),
+        "profiled_minus_local": v.get("profiled_minus_local"),
     }
     res = {
         "profile_settings": settings,
-        "profile": "mnist_profile.json",
-        "schedule": repr(sched),
-        "schedule_negative_ignored": repr(sched_i),
-        "training": training,
-        "sampling": {"n": n, "n_steps": n_steps, "method": "euler", "clip_x0": [-1, 1]},
-        "quality": quality,
-        "compute": comp,
-        "compute_negative_ignored": comp_i,
+        "profile": prof.name,
+        "sampler_study": str(sampler_out.relative_to(out)),
         "verdict": verdict,
         "wall_s": time.perf_counter() - t0,
     }
     _dump(out / "mnist_results.json", res)
     return res
-
-
-def _image_diffs(q: dict, name: str) -> dict:
-    g, h = q["global"], q[name]
-    out = {}
-    try:
-        cg, ch = g["classifier"], h["classifier"]
-        out["classifier_confidence"] = _diff(
-            ch["confidence"], ch["confidence_stderr"], cg["confidence"], cg["confidence_stderr"]
-        )
-    except (KeyError, TypeError):
-        pass
-    if g.get("c2st_accuracy") is not None:
-        out["c2st_accuracy"] = _diff(
-            h["c2st_accuracy"], h["c2st_stderr"], g["c2st_accuracy"], g["c2st_stderr"]
-        )
-    try:
-        out["pixel_w1"] = {
-            "global": g["pixels"]["wasserstein"],
-            "hybrid": h["pixels"]["wasserstein"],
-            "noise_floor": g["pixels"]["baseline_wasserstein"],
-        }
-    except (KeyError, TypeError):
-        pass
-    return out
-
-
-def _plot_digits(path: Path, real, samples: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sets = {"held-out digits": real, **samples}
-    fig, ax = plt.subplots(1, len(sets), figsize=(4 * len(sets), 4.2))
-    for a, (name, xs) in zip(ax, sets.items(), strict=True):
-        k = min(8, int(math.isqrt(len(xs))))
-        tile = np.asarray(xs[: k * k, 0]).reshape(k, k, 28, 28).transpose(0, 2, 1, 3)
-        a.imshow(tile.reshape(k * 28, k * 28), cmap="gray", vmin=-1, vmax=1)
-        a.set_title(name)
-        a.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,7 +409,7 @@ def main(argv=None) -> int:
             global_features=a.global_features,
         )["verdict"]
     if a.only in (None, "mnist"):
-        summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist))["verdict"]
+        summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
     summary["wall_s"] = time.perf_counter() - t0
     summary["cpu_s"] = time.process_time()
     print(json.dumps(summary, indent=1, default=str))
