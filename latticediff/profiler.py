@@ -552,11 +552,20 @@ class LocalityProfile:
             glob = float(global_model.flops_per_site(shape))
         return _predict(self.process_object(), self.schedule_dict(), n_steps, loc, glob)
 
-    def default_models(self, *, seed: int = 0, radii=None, global_extra: dict | None = None):
+    def default_models(
+        self,
+        *,
+        seed: int = 0,
+        radii=None,
+        global_extra: dict | None = None,
+        local_extra: dict | None = None,
+    ):
         """Untrained models of the cost model's architecture: ``({r: LocalDenoiser}, global)``
         for the radii the schedule uses (or ``radii``), built for these data and this process.
-        ``global_extra``: more keywords for the GlobalDenoiser (e.g.
-        ``{"input_features": "vertex_parity"}``); the prediction is not changed by them.
+        ``global_extra`` / ``local_extra``: more keywords for the GlobalDenoiser / every
+        LocalDenoiser (e.g. ``{"input_features": "vertex_parity"}``); the stored prediction is
+        not changed by them (``predicted_fraction(local_models=..., global_model=...)`` gives
+        the one for the models actually built).
         """
         from .nn import GlobalDenoiser, LocalDenoiser
         from .nn.train import input_channels, output_channels
@@ -580,6 +589,7 @@ class LocalityProfile:
                 prediction=pred,
                 seed=seed + int(r),
                 **{**lk, "spatial_layers": min(lk.get("spatial_layers", 1), lk.get("depth", 3))},
+                **dict(local_extra or {}),
             )
             for r in radii
         }

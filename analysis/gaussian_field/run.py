@@ -540,9 +540,8 @@ def figures(res, outdir: Path):
             ax.grid(alpha=0.3, which="both")
             if i == 0 and j == 0:
                 ax.legend(fontsize=8, ncol=2)
-    axes[0, 0].text(
-        0.02, 0.02, "red: neural estimates (fit=lstsq) (r, t) ± 1σ", transform=axes[0, 0].transAxes, fontsize=8
-    )
+    label = "red: neural estimates (fit=lstsq) (r, t) ± 1σ"
+    axes[0, 0].text(0.02, 0.02, label, transform=axes[0, 0].transAxes, fontsize=8)
     fig.savefig(outdir / "cmi_vs_t.png", dpi=120)
     plt.close(fig)
 

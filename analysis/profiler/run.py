@@ -79,11 +79,14 @@ def _window_p(rep):
     return [float(proc.p(w)) for w in rep.window]
 
 
-def _compute_check(rep, cr_h, cr_g, glob, n_steps) -> dict:
+def _compute_check(rep, cr_h, cr_g, glob, n_steps, loc=None) -> dict:
     pred = rep.predicted_fraction(n_steps=n_steps)["fraction_of_global"]
     meas = cr_h.fraction_of_global(glob)
+    built = None if loc is None else rep.predicted_fraction(
+        n_steps=n_steps, local_models=loc, global_model=glob)["fraction_of_global"]  # fmt: skip
     return {
         "predicted_fraction_of_global": pred,
+        "predicted_fraction_for_trained_models": built,
         "measured_fraction_of_global": meas,
         "measured_over_predicted": meas / pred,
         "within_20_percent": bool(abs(meas / pred - 1.0) <= 0.2),
@@ -106,6 +109,7 @@ def run_loopgas(
     train_steps: int | None = None,
     reuse: bool = False,
     global_features: str | None = None,
+    local_features: str | None = None,
 ) -> dict:
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
@@ -164,7 +168,8 @@ def run_loopgas(
 
     # train the cost model's architecture: one local model per radius in the schedule + global
     extra = {"input_features": global_features} if global_features else None
-    loc, glob = rep.default_models(seed=seed, global_extra=extra)
+    lextra = {"input_features": local_features} if local_features else None
+    loc, glob = rep.default_models(seed=seed, global_extra=extra, local_extra=lextra)
     proc = rep.process_object()
     steps = train_steps or (150 if quick else 400)
     models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
@@ -189,7 +194,7 @@ def run_loopgas(
         out / "loopgas_samples.npz",
         **{k.replace(" ", "_").replace("=", ""): v[:8] for k, v in samples.items()},
     )
-    comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps)
+    comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps, loc)
     qg, qh = quality["global"], quality["hybrid"]
     sweep = _window_sweep(rep, loc, glob, proc, (L, L), n, n_steps, seed + 1, ref, qg)
     verdict = {
@@ -212,6 +217,7 @@ def run_loopgas(
         "rule_variants": variants,
         "training": training,
         "global_input_features": global_features,
+        "local_input_features": local_features,
         "sampling": {"n": n, "n_steps": n_steps, "seed": seed + 1, "final": "sample"},
         "quality": quality,
         "compute": comp,
@@ -393,6 +399,12 @@ def main(argv=None) -> int:
         default=None,
         help="loop gas: extra input of the global network (GlobalDenoiser input_features)",
     )
+    ap.add_argument(
+        "--local-features",
+        choices=("vertex_parity",),
+        default=None,
+        help="loop gas: extra input of the local networks (LocalDenoiser input_features)",
+    )
     a = ap.parse_args(argv)
     _threads(a.threads)
     out = Path(a.out)
@@ -407,6 +419,7 @@ def main(argv=None) -> int:
             train_steps=a.train_steps,
             reuse=a.reuse_profile,
             global_features=a.global_features,
+            local_features=a.local_features,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]

@@ -524,7 +524,7 @@ def immse_cmi_profile(
             # zero weight): the paired difference is identically 0 and so is its bootstrap
             # error. The value (no information detected) stands; its error is the estimator's
             # resolution, the bootstrap error of the un-stopped fine-tunes' difference.
-            for net, state in zip(nets, last):
+            for net, state in zip(nets, last, strict=True):
                 net.load_state_dict(state)
                 net.eval()
             te_last, _ = integrals(roles, s_test, eval_draws, 0x7E57)

@@ -148,6 +148,17 @@ def fourier_positions(shape, n_freq: int, *, dtype=torch.float32, device=None) -
     return torch.cat(feats, dim=0).to(dtype)
 
 
+def _with_parities(xp: torch.Tensor) -> torch.Tensor:
+    """Edges padded by r, ``(n, 2, M, M)`` (channel 0: h(i,j), the edge to (i,j+1); 1: v(i,j),
+    the edge to (i+1,j)) -> ``(n, 4, M-2, M-2)``: the edges and two parity channels, cropped by
+    one site on every side, so that a stack of radius r - 1 on the result reads only the input
+    window of radius r. Entry j of the result is padded site j + 1; its parities are those of
+    the vertices at padded sites j + 1 and j + 2 (diagonal), which read sites j .. j + 2."""
+    eh, ev = xp[:, 0], xp[:, 1]
+    par = eh[:, 1:, 1:] * eh[:, 1:, :-1] * ev[:, 1:, 1:] * ev[:, :-1, 1:]  # vertex at (a+1, b+1)
+    return torch.cat([xp[:, :, 1:-1, 1:-1], par[:, None, :-1, :-1], par[:, None, 1:, 1:]], dim=1)
+
+
 # ----------------------------------------------------------------------------------------------
 # conditioning
 
@@ -283,6 +294,14 @@ class LocalDenoiser(_Denoiser):
         Frequencies per axis (fourier) or channels of the learned map (learned). Default 4.
     shape : sequence of ``dim`` ints, only for ``positional="learned"``
         The lattice shape the learned map is made for (inputs must have it).
+    input_features : None | ``"vertex_parity"``
+        For loop-gas edges (``in_channels=2``, ``dim=2``, circular padding, radius >= 1), as
+        for :class:`~latticediff.nn.unet.GlobalDenoiser`: two channels are added, the parity
+        ``h(i,j) h(i,j-1) v(i,j) v(i-1,j)`` of the vertex at i (-1 exactly at a defect) and that
+        of the vertex diagonally above it, i + (1, 1). Each reads edges up to one site away, so
+        the convolutions get radius ``r - 1`` and the model stays strictly local at r: every
+        input it reads lies in the window ``||j - i||_inf <= r`` (edges at offset ±r enter only
+        through the parities).
 
     Cost: :meth:`flops_per_site` = 2 x (multiply-adds of every convolution per output site),
     ``2 * sum_l c_in,l c_out,l k_l^dim``, independent of the lattice size, plus
@@ -317,6 +336,7 @@ class LocalDenoiser(_Denoiser):
         positional: str | None = None,
         pos_features: int = 4,
         shape=None,
+        input_features: str | None = None,
     ):
         super().__init__()
         _check_int("radius", radius, 0)
@@ -342,6 +362,18 @@ class LocalDenoiser(_Denoiser):
             shape = [_check_int("shape entries", s, 1) for s in shape]
         elif shape is not None:
             raise ParameterError('shape= is only used with positional="learned"')
+        if input_features not in (None, "vertex_parity"):
+            raise ParameterError(
+                f"input_features must be None or 'vertex_parity', got {input_features!r}"
+            )
+        if input_features == "vertex_parity" and (
+            in_channels != 2 or dim != 2 or padding != "circular" or radius < 1
+        ):
+            raise ParameterError(
+                "input_features='vertex_parity' needs loop-gas edges and radius >= 1: "
+                f"in_channels=2, dim=2, padding='circular'; got radius={radius}, "
+                f"in_channels={in_channels}, dim={dim}, padding={padding!r}"
+            )
         self._kwargs = dict(
             radius=radius,
             in_channels=in_channels,
@@ -361,14 +393,18 @@ class LocalDenoiser(_Denoiser):
             self._kwargs.update(positional=positional, pos_features=pos_features)
             if shape is not None:
                 self._kwargs["shape"] = list(shape)
+        if input_features is not None:
+            self._kwargs["input_features"] = input_features
+        self.input_features = input_features
         self.positional, self.pos_features = positional, pos_features
         self.pos_shape = None if shape is None else tuple(shape)
         self.radius, self.dim, self.padding = radius, dim, padding
         self.in_channels, self.out_channels, self.prediction = in_channels, out_channels, prediction
-        m = min(spatial_layers, radius)
-        radii = [radius // m + (1 if k < radius % m else 0) for k in range(m)] if m else []
+        r_conv = radius - 1 if input_features else radius  # the parities reach one site further
+        m = min(spatial_layers, r_conv)
+        radii = [r_conv // m + (1 if k < r_conv % m else 0) for k in range(m)] if m else []
         self.layer_radii = tuple(radii + [0] * (depth - len(radii)))
-        assert sum(self.layer_radii) == radius and len(self.layer_radii) == depth
+        assert sum(self.layer_radii) == r_conv and len(self.layer_radii) == depth
         #: Hidden layer after which the grid is the lattice itself: the position code enters here.
         self.pos_layer = max(len(radii) - 1, 0)
         if positional == "fourier":
@@ -380,7 +416,7 @@ class LocalDenoiser(_Denoiser):
 
         def build():
             conv = _CONV[dim]
-            chans = [in_channels] + [hidden] * depth
+            chans = [in_channels + (2 if input_features else 0)] + [hidden] * depth
             self.convs = nn.ModuleList(
                 conv(chans[k], chans[k + 1], 2 * rk + 1) for k, rk in enumerate(self.layer_radii)
             )
@@ -421,6 +457,8 @@ class LocalDenoiser(_Denoiser):
         emb = self._film(t, x)
         pos = self.position_code(x.shape[2:], dtype=x.dtype, device=x.device)
         h = pad_lattice(x, self.radius, self.padding, self.dim)  # the only padding
+        if self.input_features == "vertex_parity":
+            h = _with_parities(h)
         if h.is_cuda and self.exact_on_cuda:
             # cuDNN picks Winograd/FFT convolutions even with deterministic=True, benchmark=False;
             # their rounding error spreads over a tile or the whole lattice (measured on an H100:
@@ -429,6 +467,11 @@ class LocalDenoiser(_Denoiser):
             with torch.backends.cudnn.flags(enabled=False):
                 return self._body(h, emb, pos)
         return self._body(h, emb, pos)
+
+    @property
+    def conv_radius(self) -> int:
+        """Summed radius of the convolutions (``radius``, or ``radius - 1`` with parities)."""
+        return sum(self.layer_radii)
 
     def position_code(self, shape, *, dtype=torch.float32, device=None) -> torch.Tensor | None:
         """The position code p(i), ``(pos_channels, *shape)``, or None without ``positional``.

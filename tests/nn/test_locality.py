@@ -35,6 +35,7 @@ ARCHS = {
     "2d-circular-stacked": dict(dim=2, padding="circular", in_channels=1, spatial_layers=3),
     "1d-circular": dict(dim=1, padding="circular", in_channels=2),
     "1d-zeros": dict(dim=1, padding="zeros", in_channels=1),
+    "2d-parity": dict(dim=2, padding="circular", in_channels=2, input_features="vertex_parity"),
 }
 RADII = range(13)
 
@@ -84,7 +85,13 @@ def _check_locality(net: LocalDenoiser, L: int, site: tuple, rng: np.random.Gene
             tuple(min(max(s + d, 0), L - 1) for s, d in zip(site, sgn, strict=True))
             for sgn in ((-r,) * dim, (r,) * dim)
         ]
-    perts = outside + [(0, c) for c in corners]
+    inside = [(0, c) for c in corners]
+    if getattr(net, "input_features", None) == "vertex_parity":
+        # the window's edges at offset -r are read only through the parity of the vertex they
+        # end on: h at (0, -r) and v at (-r, 0) (the corner (-r, -r) is never read)
+        i, j = site
+        inside = [(0, ((i + r) % L, (j + r) % L)), (0, (i, (j - r) % L)), (1, ((i - r) % L, j))]
+    perts = outside + inside
     B = len(perts)
     x = x0.repeat((B,) + (1,) * (dim + 1))
     for b, (c, j) in enumerate(perts):
@@ -108,6 +115,10 @@ def _check_locality(net: LocalDenoiser, L: int, site: tuple, rng: np.random.Gene
 @pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("r", RADII)
 def test_strict_locality_exhaustive(arch, r):
+    if r == 0 and "input_features" in ARCHS[arch]:
+        pytest.skip(
+            "vertex parities need radius >= 1 (checked in test_local_vertex_parity_feature)"
+        )
     net = _local(r, arch, seed=r)
     rng = np.random.default_rng(100 + r)
     for L in (2 * r + 2, 2 * r + 3):
@@ -371,6 +382,40 @@ def test_global_vertex_parity_feature(tmp_path):
         args = dict(in_channels=2, padding="circular", input_features="vertex_parity") | kw
         with pytest.raises(ParameterError, match="input_features"):
             GlobalDenoiser(args.pop("in_channels"), 4, hidden=4, **args)
+
+
+def test_local_vertex_parity_feature(tmp_path):
+    """The local model's two parity channels are the LoopGas.vertex_parity of the vertex at each
+    site and of its diagonal neighbour; the convolutions shrink to radius r - 1; the option
+    survives save/load and is refused where it cannot work."""
+    from latticediff.nn.local import _with_parities
+    from latticediff.nn.train import encode_input, load_model, save_model
+    from latticediff.noise import BitFlip
+    from latticediff.systems import LoopGas
+
+    b = np.random.default_rng(1).integers(0, 2, size=(3, 2, 7, 7)).astype(np.uint8)
+    x = encode_input(b, BitFlip())
+    r = 2
+    h = _with_parities(pad_lattice(x, r, "circular", 2))
+    assert h.shape == (3, 4, 7 + 2 * (r - 1), 7 + 2 * (r - 1))
+    core = h[:, :, r - 1 : r - 1 + 7, r - 1 : r - 1 + 7]  # entry of lattice site i
+    defect = LoopGas.vertex_parity(b).astype(bool)
+    np.testing.assert_array_equal(core[:, 2].numpy() == -1, defect)
+    np.testing.assert_array_equal(core[:, 3].numpy() == -1, np.roll(defect, (-1, -1), (1, 2)))
+    torch.testing.assert_close(core[:, :2], x)
+    net = LocalDenoiser(3, 2, 4, hidden=4, depth=2, seed=0, input_features="vertex_parity")
+    assert net.receptive_radius == 3 and net.conv_radius == 2 and net.convs[0].in_channels == 4
+    t = torch.full((3,), 0.3)
+    y = net(x, t)
+    back = load_model(save_model(net, tmp_path, {"name": "local-parity"}, "test"))
+    assert back.input_features == "vertex_parity"
+    torch.testing.assert_close(back(x, t), y)
+    assert "input_features" not in LocalDenoiser(3, 2, 4, hidden=4).config()["kwargs"]
+    for r_bad, kw in ((0, {}), (2, dict(padding="zeros")), (2, dict(dim=1))):
+        with pytest.raises(ParameterError, match="input_features"):
+            LocalDenoiser(r_bad, 2, 4, hidden=4, input_features="vertex_parity", **kw)
+    with pytest.raises(ParameterError, match="input_features"):
+        LocalDenoiser(2, 2, 4, hidden=4, input_features="syndrome")
 
 
 # ---------------------------------------------------------------------------------------------
