@@ -81,6 +81,7 @@ def one_t(job: dict) -> dict:
         "cmi_stderr": [e.stderr for e in es],
         "cmi_in_sample": [e.details.get("value_in_sample", 0.0) for e in es],
         "exactly_zero": [e.value == 0.0 and e.stderr == 0.0 for e in es],
+        "identical_copies": [e.value == 0.0 and e.stderr > 0.0 for e in es],
         "truncated": bool(es[0].details["truncated"]),
         "log_u_range": es[0].details["log_u_range"],
         "training": [e.details.get("training") for e in es],
@@ -201,9 +202,13 @@ def assemble(rows: list[dict], plan: dict, model: dict, meta: dict) -> dict:
         "cmi_stderr": se.tolist(),
         "cmi_in_sample": [d["cmi_in_sample"] for d in rows],
         "exactly_zero": [d["exactly_zero"] for d in rows],
-        "exactly_zero_note": "True where the far copy kept the common start (validation chose "
-        "step 0): far and control are the same network and the estimate is 0 with stderr 0; "
-        "and at t = 1, where the integral is empty",
+        "exactly_zero_note": "True at t = 1, where the integral is empty (pure noise): I = 0 "
+        "exactly",
+        "identical_copies": [d["identical_copies"] for d in rows],
+        "identical_copies_note": "True where far and control kept a common start that ignores "
+        "C (validation chose step 0 for both): the value is 0 (nothing detected) and its "
+        "stderr is the estimator's resolution, the bootstrap error of the un-stopped copies' "
+        "difference (latticediff.info.immse)",
         "truncated_t": [d["t"] for d in rows if d["truncated"]],
         "peak": peaks(ts, plan["radius"], cmi, se),
         "paper_peak_t": PAPER_PEAK_T,
