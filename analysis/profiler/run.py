@@ -111,6 +111,7 @@ def run_loopgas(
     global_features: str | None = None,
     local_features: str | None = None,
     step_checks=(),
+    sweep_size=None,
 ) -> dict:
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
@@ -197,7 +198,16 @@ def run_loopgas(
     )
     comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps, loc)
     qg, qh = quality["global"], quality["hybrid"]
-    sweep = _window_sweep(rep, loc, glob, proc, (L, L), n, n_steps, seed + 1, ref, qg)
+    if sweep_size is None:
+        sweep = _window_sweep(rep, loc, glob, proc, (L, L), n, n_steps, seed + 1, ref, qg)
+    else:  # its own all-global reference at that size, same seed
+        ns, ks = sweep_size
+        xs, _ = sample_discrete(runs["global"], proc, (L, L), ns, n_steps=ks, seed=seed + 3,
+                                dtype=np.uint8)  # fmt: skip
+        qg_s = loopgas_quality(xs, ref).to_dict()
+        print(f"  sweep reference: global {qg_s['defect_density']:.4f} ± "
+              f"{qg_s['defect_density_stderr']:.4f} ({ns} samples, {ks} steps)")  # fmt: skip
+        sweep = _window_sweep(rep, loc, glob, proc, (L, L), ns, ks, seed + 3, ref, qg_s)
     # the reverse step factorises over edges: its defects vanish only as the step shrinks, so
     # the same models are sampled again with more steps (and more samples, smaller errors)
     step_check = {}
@@ -253,7 +263,10 @@ def run_loopgas(
     for name in quality:
         if name.startswith("local"):
             marks.append((f"all-{name}", reports[name].fraction_of_global(glob), quality[name]))
-    _plot_sweep(out / "loopgas_window_sweep.png", sweep, qg, L, marks)
+    if sweep_size is None:
+        _plot_sweep(out / "loopgas_window_sweep.png", sweep, qg, L, marks)
+    else:  # the main runs have another size: the sweep's own reference only
+        _plot_sweep(out / "loopgas_window_sweep.png", sweep, qg_s, L)
     return res
 
 
@@ -435,6 +448,12 @@ def main(argv=None) -> int:
         metavar="NxK",
         help="loop gas: also sample N configurations with K reverse steps per schedule",
     )
+    ap.add_argument(
+        "--sweep",
+        default=None,
+        metavar="NxK",
+        help="loop gas: window sweep with N samples and K steps (default: as the main runs)",
+    )
     a = ap.parse_args(argv)
     _threads(a.threads)
     out = Path(a.out)
@@ -451,6 +470,7 @@ def main(argv=None) -> int:
             global_features=a.global_features,
             local_features=a.local_features,
             step_checks=[tuple(int(v) for v in c.split("x")) for c in a.step_check],
+            sweep_size=tuple(int(v) for v in a.sweep.split("x")) if a.sweep else None,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
