@@ -315,6 +315,9 @@ class LocalDenoiser(_Denoiser):
     >>> net = LocalDenoiser(0, 1, 2, hidden=4, depth=1, seed=0)   # r = 0: 1x1 convolutions
     >>> net(torch.ones(1, 1, 3, 3), 0.5).shape, net.receptive_radius
     (torch.Size([1, 2, 3, 3]), 0)
+    >>> lg = LocalDenoiser(2, 2, 4, hidden=4, depth=2, seed=0, input_features="vertex_parity")
+    >>> lg(torch.ones(1, 2, 6, 6), 0.5).shape, lg.receptive_radius, lg.conv_radius
+    (torch.Size([1, 4, 6, 6]), 2, 1)
     """
 
     def __init__(
