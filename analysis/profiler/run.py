@@ -272,9 +272,9 @@ def run_loopgas(
 
 def _window_sweep(rep, loc, glob, proc, shape, n, n_steps, seed, ref, qg) -> list:
     """Quality against compute along the rule variants that the trained models can serve
-    (every r(t) <= the largest trained radius): the same models, seed and step grid as the
-    profiler's own hybrid, the window widened or narrowed by the rule's (eps, r_max), every
-    variant reported (none is picked)."""
+    (every r(t) <= the largest trained radius): the same models as the profiler's own hybrid
+    (and, unless ``--sweep`` sets another size, its seed and step grid), the window widened or
+    narrowed by the rule's (eps, r_max), every variant reported (none is picked)."""
     from latticediff.nn.sampling import sample_discrete
     from latticediff.quality import loopgas_quality
 
