@@ -7,7 +7,9 @@ For each data set:
    window, and
    predicts the FLOPs of the hybrid sampler relative to all-global;
 2. the models of the profiler's cost model (``report.default_models()``: one LocalDenoiser per
-   radius the schedule uses, and the GlobalDenoiser) are trained with equal budgets;
+   radius the schedule uses, and the GlobalDenoiser) are trained with equal budgets (MNIST:
+   ``analysis/mnist_denoisers/run.py --profile`` trains its own r = 1, 3, 6 and U-Net models
+   and samples the profiled schedule beside its other three);
 3. ``report.hybrid_schedule(local, global)`` goes straight into the sampler, beside an
    all-global run with the same seed; the sampler's ComputeReport gives the measured FLOPs
    fraction, ``latticediff.quality`` the sample quality of both.
