@@ -483,11 +483,10 @@ def immse_cmi_profile(
             best_val, best_step, snaps = _early_stopped_sgd(
                 net, opt, n_steps, rate, every, val_loss, batch_loss
             )
-            last = {k: v.clone() for k, v in net.state_dict().items()}
+            last = {k: v.clone() for k, v in net.state_dict().items()}  # the un-stopped net
             net.load_state_dict(snaps[int(best_step[0])])
             net.eval()
-            return {"val_integral": float(best_val[0]), "best_step": int(best_step[0]),
-                    "_last_state": last}  # fmt: skip
+            return {"val_integral": float(best_val[0]), "best_step": int(best_step[0])}, last
 
         # stage 1: the common start, a denoiser whose far inputs belong to another sample;
         # from the previous (smaller) radius' start when there is one, its new shell inputs
@@ -497,20 +496,19 @@ def immse_cmi_profile(
         if starts:
             nb_prev, prev = starts[-1]
             _grow(prev, start, 1 + nb_prev)
-        hist = {"common_start": fit(start, "control", steps, lr, seed_r[1])}
+        hist = {"common_start": fit(start, "control", steps, lr, seed_r[1])[0]}
         hist["common_start"]["from_radius"] = radii_u[len(starts) - 1] if starts else None
         starts.append((nb, start))
         # stage 2: two copies fine-tuned on the same minibatches; only the far copy sees the
         # far inputs of its own sample, so their difference is what C adds about A
-        nets = []
+        nets, last = [], []
         for role in ("far", "control"):
             net = Net(n_in, hidden, depth)
             net.load_state_dict(start.state_dict())
-            hist[role] = fit(net, role, finetune_steps, finetune_lr, seed_r[2])
+            hist[role], state = fit(net, role, finetune_steps, finetune_lr, seed_r[2])
             nets.append(net)
+            last.append(state)
 
-        last = [hist[role].pop("_last_state") for role in ("far", "control")]
-        hist["common_start"].pop("_last_state")
         roles = [(nets[0], "far"), (nets[1], "control")]
         te, curve = integrals(roles, s_test, eval_draws, 0x7E57, want_curve=True)
         n_tr_eval = min(len(s_train), max(n_test, 64))
