@@ -148,14 +148,22 @@ def fourier_positions(shape, n_freq: int, *, dtype=torch.float32, device=None) -
     return torch.cat(feats, dim=0).to(dtype)
 
 
-def _with_parities(xp: torch.Tensor) -> torch.Tensor:
-    """Edges padded by r, ``(n, 2, M, M)`` (channel 0: h(i,j), the edge to (i,j+1); 1: v(i,j),
-    the edge to (i+1,j)) -> ``(n, 4, M-2, M-2)``: the edges and two parity channels, cropped by
-    one site on every side, so that a stack of radius r - 1 on the result reads only the input
-    window of radius r. Entry j of the result is padded site j + 1; its parities are those of
-    the vertices at padded sites j + 1 and j + 2 (diagonal), which read sites j .. j + 2."""
+def _vertex_parity(xp: torch.Tensor) -> torch.Tensor:
+    """Loop-gas edges ``(n, 2, M, M)`` (channel 0: h(i,j), the edge to (i,j+1); 1: v(i,j), the
+    edge to (i+1,j); +-1) -> ``(n, M-1, M-1)``: entry (a, b) is the product
+    ``h(i,j) h(i,j-1) v(i,j) v(i-1,j)`` of the four edges at the vertex (i, j) = (a+1, b+1),
+    -1 exactly at a defect. Shared by the local and the global denoisers."""
     eh, ev = xp[:, 0], xp[:, 1]
-    par = eh[:, 1:, 1:] * eh[:, 1:, :-1] * ev[:, 1:, 1:] * ev[:, :-1, 1:]  # vertex at (a+1, b+1)
+    return eh[:, 1:, 1:] * eh[:, 1:, :-1] * ev[:, 1:, 1:] * ev[:, :-1, 1:]
+
+
+def _with_parities(xp: torch.Tensor) -> torch.Tensor:
+    """Edges padded by r, ``(n, 2, M, M)`` -> ``(n, 4, M-2, M-2)``: the edges and two parity
+    channels, cropped by one site on every side, so that a stack of radius r - 1 on the result
+    reads only the input window of radius r. Entry j of the result is padded site j + 1; its
+    parities are those of the vertices at padded sites j + 1 and j + 2 (diagonal), which read
+    sites j .. j + 2."""
+    par = _vertex_parity(xp)
     return torch.cat([xp[:, :, 1:-1, 1:-1], par[:, None, :-1, :-1], par[:, None, 1:, 1:]], dim=1)
 
 

@@ -37,6 +37,7 @@ from .local import (
     _check_int,
     _Denoiser,
     _init_seeded,
+    _vertex_parity,
     pad_lattice,
 )
 
@@ -203,8 +204,8 @@ class GlobalDenoiser(_Denoiser):
         self._check_input(x)
         emb = self._film(t, x)
         if self.input_features == "vertex_parity":
-            eh, ev = x[:, 0], x[:, 1]
-            par = eh * torch.roll(eh, 1, dims=-1) * ev * torch.roll(ev, 1, dims=-2)
+            # pad by one (periodic): the vertex at lattice site (i, j) is padded entry (i, j)
+            par = _vertex_parity(pad_lattice(x, 1, "circular", 2))[:, : x.shape[-2], : x.shape[-1]]
             x = torch.cat([x, par[:, None]], dim=1)
         h = self.stem(x)
         skips = []
