@@ -763,6 +763,12 @@ def main(argv=None):
         default=None,
         help="below Tc: far reader sees rings beyond this radius as means (needs --out)",
     )
+    ap.add_argument(
+        "--gamma-t",
+        default=None,
+        help="comma-separated gamma t values: run only these points of the noisy sections "
+        "(a subset of the plan's grid keeps the points' keys, so a later full run resumes)",
+    )
     ap.add_argument("--replot", action="store_true", help="only rebuild results/figures")
     args = ap.parse_args(argv)
     if args.ring_sums_beyond is not None and args.out is None:
@@ -782,6 +788,14 @@ def main(argv=None):
     plan = PLANS[plan_name]
     secs = set(args.sections.split(","))
     tasks = [t for t in make_tasks(plan, args.seed, args.ring_sums_beyond) if t["section"] in secs]
+    if args.gamma_t is not None:
+        try:
+            keep = {float(v) for v in args.gamma_t.split(",")}
+        except ValueError:
+            ap.error(f"--gamma-t must be comma-separated numbers, got {args.gamma_t!r}")
+        tasks = [t for t in tasks if t["section"] == "clean" or t["gamma_t"] in keep]
+        if not any(t["section"] != "clean" for t in tasks):
+            ap.error(f"--gamma-t {args.gamma_t!r} matches no point of the plan's noisy sections")
     cache = Path(args.cache or "/tmp/ising_markov_cache")
     t0 = time.perf_counter()
     mc = generate_data(tasks, cache, mc_threads)
