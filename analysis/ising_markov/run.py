@@ -703,17 +703,19 @@ def finish(out: Path, plan_name: str, extra: dict) -> dict:
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(res, indent=1, default=float))
     os.replace(tmp, out / "results.json")
-    clean = {
-        "section": "clean",
-        "criterion": "|I| < 3 sigma and sigma <= 0.002 nats, r >= 1",
-        "points": res["clean"],
-        "all_pass": all(c["pass"] for c in res["clean"]),
-    }
-    tmp = out / "clean.json.tmp"
-    tmp.write_text(json.dumps(clean, indent=1, default=float))
-    os.replace(tmp, out / "clean.json")
+    if res["clean"]:  # a run without the clean section has nothing to pass (not "all pass")
+        clean = {
+            "section": "clean",
+            "criterion": "|I| < 3 sigma and sigma <= 0.002 nats, r >= 1",
+            "points": res["clean"],
+            "all_pass": all(c["pass"] for c in res["clean"]),
+        }
+        tmp = out / "clean.json.tmp"
+        tmp.write_text(json.dumps(clean, indent=1, default=float))
+        os.replace(tmp, out / "clean.json")
     made = plot(res, out)
-    print(f"[out] {out / 'results.json'}, {out / 'clean.json'}, {made}", flush=True)
+    wrote = [out / "results.json"] + ([out / "clean.json"] if res["clean"] else [])
+    print(f"[out] {', '.join(map(str, wrote))}, {made}", flush=True)
     return res
 
 
