@@ -73,10 +73,22 @@ def nearest_defect_distances(b: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=int)
 
 
+def _merged(segs):
+    """A HybridSchedule from (t_lo, t_hi, model, name) pieces, neighbours of one model joined."""
+    from latticediff.nn.sampling import HybridSchedule
+
+    merged = []
+    for lo, hi, m, name in sorted(segs, key=lambda z: z[0]):
+        if merged and merged[-1][2] is m:
+            merged[-1] = (merged[-1][0], hi, m, name)
+        else:
+            merged.append((lo, hi, m, name))
+    return HybridSchedule(merged)
+
+
 def _split(hybrid, glob, w_lo: float, w_hi: float, keep: str):
     """The hybrid with global everywhere above the window's end (``keep="tail"``) or below its
     start (``keep="head"``); the profiler's local segments stay on the other side."""
-    from latticediff.nn.sampling import HybridSchedule
 
     segs = []
     for s in hybrid.segments:
@@ -86,18 +98,11 @@ def _split(hybrid, glob, w_lo: float, w_hi: float, keep: str):
         if keep == "head" and local and s.t_hi <= w_lo * (1 + 1e-12):
             local = False
         segs.append((s.t_lo, s.t_hi, s.model if local else glob, s.name if local else "global"))
-    merged = []  # neighbouring segments of one model become one segment
-    for lo, hi, m, name in sorted(segs, key=lambda z: z[0]):
-        if merged and merged[-1][2] is m:
-            merged[-1] = (merged[-1][0], hi, m, name)
-        else:
-            merged.append((lo, hi, m, name))
-    return HybridSchedule(merged)
+    return _merged(segs)
 
 
 def _global_end(hybrid, glob, t_end: float):
     """The hybrid with the global network for every ``t <= t_end`` (a final clean-up stage)."""
-    from latticediff.nn.sampling import HybridSchedule
 
     segs = []
     for s in hybrid.segments:
@@ -107,13 +112,7 @@ def _global_end(hybrid, glob, t_end: float):
             segs += [(s.t_lo, t_end, glob, "global"), (t_end, s.t_hi, s.model, s.name)]
         else:
             segs.append((s.t_lo, s.t_hi, s.model, s.name))
-    merged = []
-    for lo, hi, m, name in sorted(segs, key=lambda z: z[0]):
-        if merged and merged[-1][2] is m:
-            merged[-1] = (merged[-1][0], hi, m, name)
-        else:
-            merged.append((lo, hi, m, name))
-    return HybridSchedule(merged)
+    return _merged(segs)
 
 
 def _trained(models: dict, cache: Path | None, tag: str, train) -> dict:
