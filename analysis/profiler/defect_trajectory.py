@@ -19,7 +19,7 @@ The networks are those of ``run.py --only loopgas --local-features vertex_parity
 losses are checked against that run's ``loopgas_results.json``), and the window is that run's
 profile (read back, not re-estimated).
 
-    python analysis/profiler/defect_trajectory.py --models-dir /tmp/dt_models   # ~25 min
+    python analysis/profiler/defect_trajectory.py --models-dir /tmp/dt_models  # 16-80 min
     python analysis/profiler/defect_trajectory.py --quick --out /tmp/dt   # smoke, ~1 min
 
 A third question follows from the first two: does a short global stage at the very end
