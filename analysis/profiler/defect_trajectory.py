@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from run import P_C, _diff, _dump, _threads, _train  # noqa: E402
+from run import P_C, _diff, _dump, _threads, _train, loopgas_data  # noqa: E402
 
 
 def exact_defect_density(p):
@@ -116,21 +116,16 @@ def _global_end(hybrid, glob, t_end: float):
 
 
 def _trained(models: dict, cache: Path | None, tag: str, train) -> dict:
-    """Train ``models`` or, when ``cache`` holds this ``tag``, load their saved weights (the
-    package's model folders; weights read with ``weights_only=True``)."""
-    import torch
-
-    from latticediff.nn import save_model
+    """``(training record, models)``: ``models`` trained by ``train()``, or, when ``cache``
+    holds this ``tag``, the saved ones (the package's model folders, ``load_model``)."""
+    from latticediff.nn import load_model, save_model
 
     manifest = cache / f"{tag}.json" if cache else None
     if manifest is not None and manifest.is_file():
         folders = json.loads(manifest.read_text())
-        for name, m in models.items():
-            state = torch.load(Path(folders[name]) / "weights.pt", weights_only=True)
-            m.load_state_dict(state)
-            m.eval()
         print(f"models loaded from {cache} ({tag})")
-        return json.loads((cache / f"{tag}.training.json").read_text())
+        loaded = {name: load_model(folders[name]) for name in models}
+        return json.loads((cache / f"{tag}.training.json").read_text()), loaded
     training = train()
     if manifest is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -141,7 +136,7 @@ def _trained(models: dict, cache: Path | None, tag: str, train) -> dict:
             folders[name] = str(save_model(m, cache, cfg, card))
         (cache / f"{tag}.training.json").write_text(json.dumps(training, indent=1))
         manifest.write_text(json.dumps(folders, indent=1))
-    return training
+    return training, models
 
 
 def main(argv=None) -> int:
@@ -178,10 +173,8 @@ def main(argv=None) -> int:
     seed = args.seed
     t0 = time.perf_counter()
     # the data of run.py's run_loopgas, same seed (bitwise the same samples)
-    L, n_train, n_ref = (8, 800, 128) if args.quick else (10, 6000, 256)
-    m = ld.LoopGas(L=L, x=1.0)
-    x = ld.sample(m, n_samples=n_train + n_ref, seed=seed)
-    ref = x[n_train:]
+    m, x, n_train = loopgas_data(args.quick, seed)
+    L, ref = m.L, x[n_train:]
     prof = run_dir / "loopgas_profile.json"
     if args.quick:  # a tiny profile of its own
         h5 = out / "loopgas.h5"
@@ -213,9 +206,10 @@ def main(argv=None) -> int:
     models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
     tag = f"loopgas-L{L}-parity-s{steps}-seed{seed}"
     cache = Path(args.models_dir) if args.models_dir else None
-    training = _trained(
+    training, models = _trained(
         models, cache, tag, lambda: _train(models, x[:n_train], proc, steps, seed, 2e-3, 32)
     )
+    loc, glob = {r: models[f"local r={r}"] for r in loc}, models["global"]
     check = {}
     rec = run_dir / "loopgas_results.json"
     if not args.quick and rec.is_file():

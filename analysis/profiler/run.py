@@ -104,6 +104,29 @@ def _compute_check(rep, cr_h, cr_g, glob, n_steps, loc=None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def loopgas_data(quick: bool, seed: int):
+    """The study's loop-gas samples: ``(model, samples, n_train)``; the first ``n_train`` train
+    the networks, the rest are the Monte Carlo reference (also used by defect_trajectory.py)."""
+    import latticediff as ld
+
+    m = ld.LoopGas(L=8 if quick else 10, x=1.0)
+    n_train, n_ref = (800, 128) if quick else (6000, 256)
+    return m, ld.sample(m, n_samples=n_train + n_ref, seed=seed), n_train
+
+
+def _nxk(text: str) -> tuple[int, int]:
+    """``"256x240"`` -> (256, 240): samples x reverse steps (an argparse type)."""
+    try:
+        n, k = (int(v) for v in text.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NxK (samples x steps, e.g. 256x240), got {text!r}"
+        ) from None
+    if n < 2 or k < 1:
+        raise argparse.ArgumentTypeError(f"need N >= 2 samples and K >= 1 steps, got {text!r}")
+    return n, k
+
+
 def run_loopgas(
     out: Path,
     quick: bool,
@@ -120,11 +143,9 @@ def run_loopgas(
     from latticediff.profiler import profile_locality
     from latticediff.quality import loopgas_quality
 
-    L = 8 if quick else 10
-    m = ld.LoopGas(L=L, x=1.0)
-    n_train, n_ref = (800, 128) if quick else (6000, 256)
     t0 = time.perf_counter()
-    x = ld.sample(m, n_samples=n_train + n_ref, seed=seed)
+    m, x, n_train = loopgas_data(quick, seed)
+    L, n_ref = m.L, len(x) - n_train
     h5 = out / "loopgas.h5"
     ld.write_samples(h5, x[:n_train], model=m, name="train", overwrite=True)
     ref = x[n_train:]
@@ -446,12 +467,14 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--step-check",
         nargs="*",
+        type=_nxk,
         default=[],
         metavar="NxK",
         help="loop gas: also sample N configurations with K reverse steps per schedule",
     )
     ap.add_argument(
         "--sweep",
+        type=_nxk,
         default=None,
         metavar="NxK",
         help="loop gas: window sweep with N samples and K steps (default: as the main runs)",
@@ -471,8 +494,8 @@ def main(argv=None) -> int:
             reuse=a.reuse_profile,
             global_features=a.global_features,
             local_features=a.local_features,
-            step_checks=[tuple(int(v) for v in c.split("x")) for c in a.step_check],
-            sweep_size=tuple(int(v) for v in a.sweep.split("x")) if a.sweep else None,
+            step_checks=a.step_check,
+            sweep_size=a.sweep,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
