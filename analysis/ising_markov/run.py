@@ -125,11 +125,15 @@ def _key(task: dict) -> str:
     return hashlib.sha256(json.dumps(task, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_tasks(plan: dict, seed: int, ring_sums_beyond: int | None = None) -> list[dict]:
-    """Every point of the plan; ``ring_sums_beyond`` (below Tc only) is part of a point's key
-    only when set, so points of earlier runs keep their keys."""
+def make_tasks(
+    plan: dict, seed: int, ring_sums_beyond: int | None = None, far_pool: str = "rings"
+) -> list[dict]:
+    """Every point of the plan; ``ring_sums_beyond`` and a non-default ``far_pool`` (below Tc
+    only) are part of a point's key only when set, so points of earlier runs keep their keys."""
     nn = plan["nn"]
     rsb = {} if ring_sums_beyond is None else {"ring_sums_beyond": int(ring_sums_beyond)}
+    if far_pool != "rings":
+        rsb["far_pool"] = far_pool
     tasks = []
     c = plan["clean"]
     for T in c["ising"]["Ts"]:
@@ -294,6 +298,7 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
         seed=int(task["seed"]),
         device=device,
         ring_sums_beyond=task.get("ring_sums_beyond"),
+        far_pool=task.get("far_pool", "rings"),
     )
     d = es[0].details
     return {
@@ -766,6 +771,13 @@ def main(argv=None):
         help="below Tc: far reader sees rings beyond this radius as means (needs --out)",
     )
     ap.add_argument(
+        "--far-pool",
+        choices=("rings", "all"),
+        default="rings",
+        help="below Tc, with --ring-sums-beyond: 'all' pools every ring beyond it into one "
+        "sum (one weight per hidden unit; resolves the late-time magnetisation signal)",
+    )
+    ap.add_argument(
         "--gamma-t",
         default=None,
         help="comma-separated gamma t values: run only these points of the noisy sections "
@@ -775,6 +787,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.ring_sums_beyond is not None and args.out is None:
         ap.error("--ring-sums-beyond needs its own --out folder (its points are other points)")
+    if args.far_pool != "rings" and args.ring_sums_beyond is None:
+        ap.error(f"--far-pool {args.far_pool} pools the rings beyond --ring-sums-beyond; set it")
     plan_name = "quick" if args.quick else "full"
     out = Path(args.out) if args.out else HERE / "out" / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
@@ -789,7 +803,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     plan = PLANS[plan_name]
     secs = set(args.sections.split(","))
-    tasks = [t for t in make_tasks(plan, args.seed, args.ring_sums_beyond) if t["section"] in secs]
+    tasks = [
+        t
+        for t in make_tasks(plan, args.seed, args.ring_sums_beyond, args.far_pool)
+        if t["section"] in secs
+    ]
     if args.gamma_t is not None:
         try:
             keep = {float(v) for v in args.gamma_t.split(",")}

@@ -322,6 +322,13 @@ class ShellRecurrentPredictor(nn.Module):
     information by data processing, with far fewer weights (a global mode such as the
     magnetisation below Tc is carried by ring means).
 
+    ``far_pool="all"`` (with ``summed_beyond = s < R``; the largest radius must be R) pools
+    every ring beyond s into one number per feature, their sum over sqrt(number of offsets),
+    read by a single update before ring s. A global mode then costs one weight per hidden unit
+    and no recurrence through the far rings: with per-ring means a weak magnetisation must be
+    relayed through R - s tanh steps, each with its own weights, and at late noise times the
+    training no longer finds it (``analysis/ising_markov``, below Tc).
+
     >>> net = ShellRecurrentPredictor([2, 2], 1, 2, radii=[1, 2], hidden=8, seed=0)
     >>> net(torch.ones(2, 3, 4, 1)).shape
     torch.Size([2, 3, 2])
@@ -338,6 +345,7 @@ class ShellRecurrentPredictor(nn.Module):
         depth: int = 2,
         seed: int | None = None,
         summed_beyond: int | None = None,
+        far_pool: str = "rings",
     ):
         super().__init__()
         ring_sizes = [int(v) for v in ring_sizes]
@@ -357,6 +365,17 @@ class ShellRecurrentPredictor(nn.Module):
                 f"ring), got {summed_beyond!r}"
             )
         self.summed_beyond = R if summed_beyond is None else int(summed_beyond)
+        if far_pool not in ("rings", "all"):
+            raise ParameterError(
+                f"ShellRecurrentPredictor: far_pool must be 'rings' or 'all', got {far_pool!r}"
+            )
+        self.far_pool = far_pool
+        self._pooled = far_pool == "all" and self.summed_beyond < R
+        if self._pooled and max(radii) != R:
+            raise ParameterError(
+                f"ShellRecurrentPredictor: far_pool='all' pools rings {self.summed_beyond + 1}.."
+                f"{R} for the far mask, so the largest radius must be R = {R}, got {max(radii)}"
+            )
         for name, v, lo in (("hidden", hidden, 1), ("depth", depth, 1)):
             if not _is_int(v) or v < lo:
                 raise ParameterError(
@@ -372,11 +391,13 @@ class ShellRecurrentPredictor(nn.Module):
             self.h0 = nn.Parameter(torch.zeros(hidden))
             self.U = nn.ModuleList(
                 nn.Linear((n if d <= self.summed_beyond else 1) * n_features, hidden)
-                for d, n in enumerate(ring_sizes, start=1)
+                for d, n in enumerate(ring_sizes[: self.summed_beyond if self._pooled else R], 1)
             )
             self.V = nn.Linear(hidden, hidden, bias=False)
             self.body = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
             self.head = nn.Linear(hidden, n_classes)
+            if self._pooled:  # built last: the default layout (and its seeding) is unchanged
+                self.U_pool = nn.Linear(n_features, hidden)
 
         if seed is None:
             build()
@@ -394,7 +415,17 @@ class ShellRecurrentPredictor(nn.Module):
         """
         M = x.shape[0]
         h, a_prev = None, M
-        for d in range(len(self.ring_sizes), 0, -1):
+        top = len(self.ring_sizes)
+        if self._pooled:  # rows reading beyond s are the far mask's: one pooled update
+            s = self.summed_beyond
+            a = first[s + 1]
+            if a < M:
+                lo, hi = self.bounds[s], self.bounds[top]
+                xp = x[a:, lo:hi].sum(dim=1) / math.sqrt(hi - lo)
+                h = torch.tanh(self.U_pool(xp) + self.V(self.h0.expand(M - a, -1)))
+                a_prev = a
+            top = s
+        for d in range(top, 0, -1):
             a = first[d]
             if a >= M:
                 continue
@@ -519,6 +550,7 @@ def neural_cmi_profile(
     shared: bool = True,
     architecture: str = "rings",
     ring_sums_beyond: int | None = None,
+    far_pool: str = "rings",
     early_stopping: bool = True,
     test_fraction: float = 0.25,
     n_groups: int | None = None,
@@ -552,6 +584,10 @@ def neural_cmi_profile(
         ``I(A : f(C) | B)`` with f = full rings up to s and ring means beyond, a lower bound on
         ``I(A : C | B)``; use it when the far window has far more sites than the samples can
         train weights for.
+    far_pool : ``"rings"`` (default: one mean per ring beyond ``ring_sums_beyond``) or
+        ``"all"`` (every ring beyond it pooled into one sum over sqrt(sites) per feature, read
+        in one step; a tighter-budget lower bound for a global mode such as the
+        magnetisation, :class:`ShellRecurrentPredictor`). ``"all"`` needs ``ring_sums_beyond``.
     hidden, depth : width of the layers; ``depth`` layers from the window (or ring state) to
         the logits: for ``"rings"`` the recurrence plus ``depth - 1`` MLP layers, for ``"mlp"``
         the per-mask first layer plus ``depth - 1`` shared layers.
@@ -618,6 +654,11 @@ def neural_cmi_profile(
         raise ParameterError(
             f"{who}: ring_sums_beyond needs architecture='rings', got {architecture!r}"
         )
+    if far_pool not in ("rings", "all"):
+        raise ParameterError(f"{who}: far_pool must be 'rings' or 'all', got {far_pool!r}")
+    if far_pool == "all" and ring_sums_beyond is None:
+        raise ParameterError(f"{who}: far_pool='all' pools the rings beyond ring_sums_beyond; "
+                             "set ring_sums_beyond (an integer), got None")  # fmt: skip
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ParameterError(f"{who}: device must be 'cpu', 'cuda' or 'cuda:<i>', got {device!r}")
 
@@ -723,6 +764,7 @@ def neural_cmi_profile(
                 depth=depth,
                 seed=int(seed) * 1009 + gi,
                 summed_beyond=ring_sums_beyond,
+                far_pool=far_pool,
             ).to(dev)
         data = (feats, target_all, idxW_t)
         tail, snaps, bsteps, hist = _train(
@@ -764,9 +806,12 @@ def neural_cmi_profile(
             + (
                 ""
                 if ring_sums_beyond is None
-                else f"; rings beyond {ring_sums_beyond} read as means (a lower bound)"
+                else f"; rings beyond {ring_sums_beyond} read as "
+                + ("means" if far_pool == "rings" else "one pooled sum")
+                + " (a lower bound)"
             ),
             "ring_sums_beyond": ring_sums_beyond,
+            "far_pool": far_pool,
             "sites": {"A": len(offA), "B": visible[i], "far": visible[K - 1]},
             "block": int(block),
             "periodic": bool(periodic),

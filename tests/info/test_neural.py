@@ -159,6 +159,83 @@ def test_ring_sums_beyond_option_and_errors():
         )
 
 
+def test_far_pool_all_reads_one_pooled_sum():
+    """far_pool='all': the shell masks are those of the default layout (same weights, same
+    outputs), and the far mask sees rings beyond s only through their pooled sum: moving values
+    between those rings leaves it unchanged, changing the sum does not."""
+    rng = np.random.default_rng(7)
+    offA, offW, dist = window_offsets(2, 4)
+    sizes = [int((dist == d).sum()) for d in (1, 2, 3, 4)]
+    radii = [1, 2, 4]
+    plain = ShellRecurrentPredictor(sizes, 1, 2, radii=radii, hidden=8, seed=3)
+    pooled = ShellRecurrentPredictor(
+        sizes, 1, 2, radii=radii, hidden=8, seed=3, summed_beyond=2, far_pool="all"
+    )
+    assert len(pooled.U) == 2 and pooled.U_pool.in_features == 1
+    shared = {k: v for k, v in plain.state_dict().items() if not k.startswith(("U.2", "U.3"))}
+    pooled.load_state_dict(shared, strict=False)
+    win = torch.from_numpy(rng.choice([-1.0, 1.0], size=(9, len(offW), 1)).astype(np.float32))
+    for k in (0, 1):
+        assert torch.equal(pooled.mask_logits(k, win), plain.mask_logits(k, win))
+    far = pooled.mask_logits(2, win)
+    torch.testing.assert_close(pooled(win[None].expand(3, -1, -1, -1))[2], far)
+    lo, hi = sum(sizes[:2]), sum(sizes)  # rings 3 and 4, pooled together
+    perm = win.clone()
+    perm[:, lo:hi] = win[:, lo:hi][:, torch.from_numpy(rng.permutation(hi - lo))]
+    torch.testing.assert_close(pooled.mask_logits(2, perm), far, rtol=1e-5, atol=1e-6)
+    flip = win.clone()
+    flip[:, lo] *= -1  # changes the pooled sum
+    assert not torch.allclose(pooled.mask_logits(2, flip), far)
+    with pytest.raises(ParameterError, match="far_pool must be"):
+        ShellRecurrentPredictor(sizes, 1, 2, radii=radii, summed_beyond=2, far_pool="sum")
+    with pytest.raises(ParameterError, match="largest radius must be R = 4"):
+        ShellRecurrentPredictor(sizes, 1, 2, radii=[1, 3], summed_beyond=2, far_pool="all")
+
+
+def test_far_pool_option_and_errors():
+    x = np.random.default_rng(9).integers(0, 2, size=(300, 24)).astype(np.uint8)
+    es = neural_cmi_profile(
+        x, radii=[1, 2], far_radius=6, steps=120, hidden=8, seed=1, ring_sums_beyond=2,
+        far_pool="all",
+    )  # fmt: skip
+    for e in es:  # i.i.d. bits: CMI 0
+        assert abs(e.value) < 4 * e.stderr + 2e-4, e
+        assert e.details["far_pool"] == "all" and "pooled" in e.details["far_region"]
+    with pytest.raises(ParameterError, match="set ring_sums_beyond"):
+        neural_cmi_profile(x, radii=[1, 2], far_radius=6, steps=5, far_pool="all")
+    with pytest.raises(ParameterError, match="far_pool must be 'rings' or 'all', got 'x'"):
+        neural_cmi_profile(x, radii=[1, 2], far_radius=6, steps=5, far_pool="x")
+
+
+def _global_sign_h(n: int, mu: float) -> float:
+    """H(x_A | S) for the global-sign mixture, S the sum of n observed spins: s = +-1 equally
+    likely, then every spin is s with probability (1 + mu)/2, independently. S is sufficient
+    for s, and P(x_A = 1 | S) = 1/2 + (mu/2) tanh(S atanh(mu))."""
+    from scipy.stats import binom
+
+    k = np.arange(n + 1)
+    p_s = 0.5 * (binom.pmf(k, n, (1 + mu) / 2) + binom.pmf(k, n, (1 - mu) / 2))
+    q = 0.5 + 0.5 * mu * np.tanh((2 * k - n) * np.arctanh(mu))
+    return float(p_s @ -(q * np.log(q) + (1 - q) * np.log1p(-q)))
+
+
+def test_far_pool_matches_exact_cmi_of_a_global_sign_mixture():
+    """The structure of the Ising model below Tc in its simplest exact form: a hidden global
+    sign. I(A:C|B) = H(A|S_B) - H(A|S_B + S_C) exactly; the pooled far reader recovers it."""
+    mu, N, n = 0.25, 64, 2000
+    rng = np.random.default_rng(0)
+    s = rng.choice([-1, 1], size=(n, 1))
+    x = (s * np.where(rng.random((n, N)) < (1 + mu) / 2, 1, -1)).astype(np.int8)
+    es = neural_cmi_profile(
+        x, radii=[1, 2], far_radius=31, steps=300, hidden=16, seed=0, ring_sums_beyond=2,
+        far_pool="all",
+    )  # fmt: skip
+    for r, e in zip((1, 2), es, strict=True):
+        exact = _global_sign_h(2 * r, mu) - _global_sign_h(62, mu)  # window: 62 sites but A
+        assert exact > 0.02
+        assert abs(e.value - exact) < 3 * e.stderr and abs(e.value - exact) < 0.005, (r, e, exact)
+
+
 def test_centre_value_never_enters():
     """Flipping the target site itself changes only the targets, never the windows."""
     rng = np.random.default_rng(3)
