@@ -733,18 +733,32 @@ def plot(res: dict, out: Path):
         made.append("below_tc.png")
     if res["clean"]:
         fig, ax = plt.subplots(figsize=(7, 3.8))
-        for i, c in enumerate(res["clean"]):
+        comb = res.get("clean_combined") or []
+        # with replicates: the seed means and their errors (spread included), seeds as dots
+        series = comb or res["clean"]
+        for i, c in enumerate(series):
             lab = (
                 f"Ising T={c['T']} L={c['L']}" if c["model"] == "ising" else f"loop gas L={c['L']}"
             )
+            if comb:
+                rads = np.array([k["r"] for k in c["checks"]], float) + 0.1 * i
+                val = [k["mean"] for k in c["checks"]]
+                err = 3 * np.array([k["stderr_of_mean"] for k in c["checks"]])
+                lab += f", mean of seeds {c['seeds']}"
+                for k, rr in zip(c["checks"], rads, strict=True):
+                    ax.plot([rr] * len(k["values"]), k["values"], ".", color=f"C{i}", alpha=0.4)
+            else:
+                rads, val = np.array(c["radii"], float) + 0.08 * i, c["cmi"]
+                err = 3 * np.array(c["cmi_stderr"])
             ax.errorbar(
-                np.array(c["radii"]) + 0.08 * i,
-                c["cmi"],
-                3 * np.array(c["cmi_stderr"]),
+                rads,
+                val,
+                err,
                 marker="o",
                 capsize=3,
                 ls="none",
-                label=lab + " (±3σ)",
+                color=f"C{i}",
+                label=f"{lab} (±3σ)",
             )
         ax.axhline(0, color="k", lw=0.8)
         ax.set(xlabel="r", ylabel="I(A:C|B) [nats]", title="clean data: CMI for r >= 1")
