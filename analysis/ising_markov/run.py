@@ -387,17 +387,25 @@ def run_all(
 # analysis
 
 
+def weak_signal_f(lam: float) -> float:
+    """f(lambda) = E tanh^2(lambda + sqrt(lambda) z), z ~ N(0, 1) (Gauss-Hermite quadrature).
+
+    >>> weak_signal_f(0.0), round(weak_signal_f(50.0), 6)
+    (0.0, 1.0)
+    """
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    return float(np.sum(w / w.sum() * np.tanh(lam + np.sqrt(lam) * z) ** 2))
+
+
 def lambda_star() -> float:
-    """lambda with E tanh^2(lambda + sqrt(lambda) z) = 1/2 (Gauss-Hermite quadrature)."""
+    """lambda with f(lambda) = 1/2.
+
+    >>> round(lambda_star(), 3)
+    0.851
+    """
     from scipy.optimize import brentq
 
-    z, w = np.polynomial.hermite_e.hermegauss(80)
-    w = w / w.sum()
-
-    def f(lam):
-        return float(np.sum(w * np.tanh(lam + np.sqrt(lam) * z) ** 2)) - 0.5
-
-    return brentq(f, 1e-3, 20.0)
+    return brentq(lambda lam: weak_signal_f(lam) - 0.5, 1e-3, 20.0)
 
 
 def half_crossing(t, J, start=None):
@@ -571,6 +579,10 @@ def analyse(rows: list[dict], plan_name: str) -> dict:
                         "J": J.tolist(),
                         "J_stderr": SJ.tolist(),
                         "m_yang": m,
+                        # the weak-signal model of the docstring, no fitted parameter
+                        "J_model": [
+                            m**2 / 2 * weak_signal_f(L * L * (1 - 2 * q) ** 2 * m**2) for q in p
+                        ],
                         "gamma_t_nl": tnl,
                         "gamma_t_nl_stderr": float(np.nanstd(boot)),
                         "gamma_t_nl_boot_nan_fraction": float(np.mean(np.isnan(boot))),
@@ -690,6 +702,8 @@ def plot(res: dict, out: Path):
                 ax[0].plot(gt, I[:, 1], ls="--", color=f"C{i}", alpha=0.6)
             J, SJ = np.array(e["J"]), np.array(e["J_stderr"])
             ax[1].errorbar(gt, J, SJ, marker="o", capsize=2, color=f"C{i}", label=f"L={k}")
+            if "J_model" in e:
+                ax[1].plot(gt, e["J_model"], ls="--", color=f"C{i}", alpha=0.7)
             if e["gamma_t_nl"] is not None and math.isfinite(e["gamma_t_nl"]):
                 ax[1].axvline(e["gamma_t_nl"], color=f"C{i}", lw=0.8)
             ax[1].axvline(e["gamma_t_s_pred"], color=f"C{i}", lw=0.8, ls=":")
@@ -703,7 +717,7 @@ def plot(res: dict, out: Path):
         ax[1].set(
             xlabel=r"$\gamma t$",
             ylabel=r"$J = I(r{=}1)/(1-2p)^2$",
-            title=r"normalised CMI; solid: $t_{nl}$, dotted: prediction",
+            title=r"normalised CMI (dashed: model); solid: $t_{nl}$, dotted: prediction",
         )
         ax[1].set_ylim(-0.1, None)
         ax[1].legend()
