@@ -955,11 +955,14 @@ def main(argv=None):
         }
     }
     prev = out / "results.json"
-    if prev.exists():  # keep the timings of earlier (resumed) runs
+    if prev.exists():  # keep the timings of every earlier run into this folder, newest first
         try:
-            timing["timing_previous"] = json.loads(prev.read_text()).get("timing")
+            old = json.loads(prev.read_text())
         except json.JSONDecodeError:
-            pass
+            old = {}
+        earlier = old.get("timing_previous") or []
+        earlier = [earlier] if isinstance(earlier, dict) else earlier  # one-run form, older files
+        timing["timing_previous"] = ([old["timing"]] if "timing" in old else []) + earlier
     summary(finish(out, plan_name, timing))
 
 
