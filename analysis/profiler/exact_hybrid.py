@@ -52,6 +52,22 @@ def _exact_modules():
     return mod
 
 
+def _profile(profile_locality, h5, ps, quick: bool, n_steps: int, seed: int):
+    """The L = 6 profile (rule in the module docstring)."""
+    return profile_locality(
+        h5,
+        path="bitflip",
+        p=ps,
+        radii=[1, 2],
+        estimator_options={"n_samples": 16 if quick else 64, "n_threads": 1},
+        eps=0.2,
+        tolerance="relative",
+        r_max=2,
+        n_steps=n_steps,
+        seed=seed,
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(HERE / "out" / "exact_hybrid"))
@@ -59,7 +75,30 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=64, help="generated samples per schedule")
     ap.add_argument("--steps", default="80,240", help="comma-separated reverse step counts")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--windows",
+        default="",
+        help="extra schedules: comma-separated p intervals LO-HI run by the exact global "
+        "denoiser, local r = 2 elsewhere (e.g. 0.08-0.12,0-0.12)",
+    )
+    ap.add_argument(
+        "--windows-only",
+        action="store_true",
+        help="only the --windows schedules (profile read back from OUT/profile.json); "
+        "writes OUT/exact_hybrid_windows.json",
+    )
     a = ap.parse_args(argv)
+    windows = []
+    for item in filter(None, a.windows.split(",")):
+        try:
+            lo, hi = (float(v) for v in item.split("-"))
+        except ValueError:
+            ap.error(f"--windows items must be LO-HI p intervals, got {item!r}")
+        if not 0 <= lo < hi <= 0.5:
+            ap.error(f"--windows interval {item!r} must satisfy 0 <= LO < HI <= 0.5")
+        windows.append((lo, hi))
+    if a.windows_only and not windows:
+        ap.error("--windows-only needs --windows")
     try:
         step_counts = [int(v) for v in a.steps.split(",")]
     except ValueError:
@@ -89,36 +128,39 @@ def main(argv=None) -> int:
     ref = x[n_train:]
 
     t0 = time.perf_counter()
+    prof_path = out / "profile.json"
     ps = (
         [0.03, 0.07, 0.11, 0.15, 0.19]
         if a.quick
         else list(np.round(np.arange(0.03, 0.22, 0.02), 2))
     )
-    rep = profile_locality(
-        h5,
-        path="bitflip",
-        p=ps,
-        radii=[1, 2],
-        estimator_options={"n_samples": 16 if a.quick else 64, "n_threads": 1},
-        eps=0.2,
-        tolerance="relative",
-        r_max=2,
-        n_steps=step_counts[0],
-        seed=a.seed,
-    )
+    if a.windows_only and not prof_path.exists():
+        raise SystemExit(f"exact_hybrid.py: --windows-only reads {prof_path}; run without it first")
+    if a.windows_only:  # same seed, same data: the profile is read back, not re-estimated
+        from latticediff.profiler import LocalityProfile
+
+        rep = LocalityProfile.from_json(prof_path)
+    else:
+        rep = _profile(profile_locality, h5, ps, a.quick, step_counts[0], a.seed)
     prof_s = time.perf_counter() - t0
-    rep.to_json(out / "profile.json")
+    rep.to_json(prof_path)
     print(rep.summary(), flush=True)
     proc = rep.process_object()
 
     loc = {r: ex.exact_local_module(r, proc) for r in (1, 2)}
     glob = ex.exact_global_module()
-    schedules = {
+    schedules = {} if a.windows_only else {
         "all-global": HybridSchedule.single(glob, math.inf),
         "profiler hybrid": rep.hybrid_schedule(loc, glob),
         "all-local r=2": HybridSchedule.single(loc[2], math.inf),
-    }
-    if rep.window is not None:  # the profiler's radii, its window handed to local r = 2
+    }  # fmt: skip
+    for lo, hi in windows:
+        t_lo, t_hi = float(proc.t_of_p(lo)), float(proc.t_of_p(hi))
+        segs = [(0.0, t_lo, loc[2]), (t_lo, t_hi, glob), (t_hi, math.inf, loc[2])]
+        schedules[f"global for p in [{lo:g}, {hi:g}], local r=2 elsewhere"] = HybridSchedule(
+            [seg for seg in segs if seg[1] > seg[0]]
+        )
+    if not a.windows_only and rep.window is not None:  # profiler's radii, window -> local r = 2
         sd = rep.schedule_dict()
         sd["segments"] = [
             dict(seg, radius=2, kind="local") if seg["radius"] is None else seg
@@ -156,19 +198,22 @@ def main(argv=None) -> int:
                 "wall_s": cr.wall_s,
             }
             print(
-                f"{k} steps, {name:26s}: defects/vertex {q['defect_density']:.4f} ± "
+                f"{k} steps, {name:46s}: defects/vertex {q['defect_density']:.4f} ± "
                 f"{q['defect_density_stderr']:.4f}, defect-free {q['defect_free_fraction']:.2f}, "
                 f"global steps {row[name]['global_steps']}/{k}, {cr.wall_s:.0f} s",
                 flush=True,
             )
-        g = row["all-global"]["wall_s"]
-        for name in schedules:
-            row[name]["wall_fraction_of_global"] = row[name]["wall_s"] / g
+        if "all-global" in row:
+            g = row["all-global"]["wall_s"]
+            for name in schedules:
+                row[name]["wall_fraction_of_global"] = row[name]["wall_s"] / g
         result["runs"][f"{a.samples} samples, {k} steps"] = row
-        tmp = out / "exact_hybrid.json.tmp"  # after every step count: a partial run keeps data
+        # written after every step count: an interrupted run keeps what it measured
+        dest = out / ("exact_hybrid_windows.json" if a.windows_only else "exact_hybrid.json")
+        tmp = dest.with_name(dest.name + ".tmp")
         tmp.write_text(json.dumps(result, indent=1, default=float) + "\n")
-        os.replace(tmp, out / "exact_hybrid.json")
-    print(f"wrote {out / 'exact_hybrid.json'}")
+        os.replace(tmp, dest)
+    print(f"wrote {dest}")
     return 0
 
 
