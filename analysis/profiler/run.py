@@ -137,6 +137,8 @@ def run_loopgas(
     local_features: str | None = None,
     step_checks=(),
     sweep_size=None,
+    rule=None,
+    sweep=True,
 ) -> dict:
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
@@ -157,8 +159,8 @@ def run_loopgas(
         p=ps,
         radii=[1, 2, 3] if quick else [1, 2, 3, 4],
         estimator_options={"n_samples": 16 if quick else 64, "n_threads": 1},
-        eps=0.05,
-        tolerance="relative",
+        eps=0.05 if rule is None else rule["eps"],
+        tolerance="relative" if rule is None else rule["tolerance"],
         r_max=3 if quick else 4,
         n_steps=40 if quick else 60,
         local_kwargs={"hidden": 32, "depth": 3, "spatial_layers": 2},
@@ -172,6 +174,8 @@ def run_loopgas(
 
         rep = LocalityProfile.from_json(prof_json)
         print(f"profile read from {prof_json}")
+        if (rep.tolerance, rep.eps) != (settings["tolerance"], settings["eps"]):
+            rep = rep.reschedule(tolerance=settings["tolerance"], eps=settings["eps"])
     else:
         rep = profile_locality(h5, **settings, progress=True)
     rep.to_json(prof_json)
@@ -221,7 +225,9 @@ def run_loopgas(
     )
     comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps, loc)
     qg, qh = quality["global"], quality["hybrid"]
-    if sweep_size is None:
+    if not sweep:
+        sweep = []
+    elif sweep_size is None:
         sweep = _window_sweep(rep, loc, glob, proc, (L, L), n, n_steps, seed + 1, ref, qg)
     else:  # its own all-global reference at that size, same seed
         ns, ks = sweep_size
@@ -479,7 +485,23 @@ def main(argv=None) -> int:
         metavar="NxK",
         help="loop gas: window sweep with N samples and K steps (default: as the main runs)",
     )
+    ap.add_argument(
+        "--rule",
+        default=None,
+        metavar="TOLERANCE:EPS",
+        help="loop gas: the profiler's radius rule, e.g. absolute:0.001 (default relative:0.05)",
+    )
+    ap.add_argument("--no-sweep", action="store_true", help="loop gas: skip the window sweep")
     a = ap.parse_args(argv)
+    rule = None
+    if a.rule is not None:
+        tol, _, eps = a.rule.partition(":")
+        try:
+            rule = {"tolerance": tol, "eps": float(eps)}
+        except ValueError:
+            ap.error(f"--rule must be TOLERANCE:EPS (e.g. absolute:0.001), got {a.rule!r}")
+        if tol not in ("relative", "absolute") or not rule["eps"] > 0:
+            ap.error(f"--rule: tolerance relative or absolute and eps > 0, got {a.rule!r}")
     _threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -496,6 +518,8 @@ def main(argv=None) -> int:
             local_features=a.local_features,
             step_checks=a.step_check,
             sweep_size=a.sweep,
+            rule=rule,
+            sweep=not a.no_sweep,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
