@@ -115,6 +115,18 @@ def test_rings_forward_with_unsorted_radii_matches_each_mask():
         torch.testing.assert_close(net.mask_logits(k, win[k]), out[k], rtol=1e-5, atol=1e-6)
 
 
+def _assert_far_reads_only_a_sum(net, win, lo, hi, rng):
+    """Mask 2 (the far one) sees offsets lo:hi only through their sum: permuting them leaves
+    its logits unchanged, flipping one of them does not."""
+    far = net.mask_logits(2, win)
+    perm = win.clone()
+    perm[:, lo:hi] = win[:, lo:hi][:, torch.from_numpy(rng.permutation(hi - lo))]
+    torch.testing.assert_close(net.mask_logits(2, perm), far, rtol=1e-5, atol=1e-6)
+    flip = win.clone()
+    flip[:, lo] *= -1
+    assert not torch.allclose(net.mask_logits(2, flip), far)
+
+
 def test_ring_sums_beyond_reads_only_ring_means():
     """With summed_beyond = s the shell masks are unchanged (bitwise the same as without), and
     the far mask sees a ring beyond s only through its mean: permuting that ring's offsets
@@ -131,14 +143,7 @@ def test_ring_sums_beyond_reads_only_ring_means():
     summed.load_state_dict(shared, strict=False)
     for k in (0, 1):  # shells read only full rings: with the same weights, the same outputs
         assert torch.equal(summed.mask_logits(k, win), plain.mask_logits(k, win))
-    far = summed.mask_logits(2, win)
-    lo, hi = sum(sizes[:3]), sum(sizes)  # ring 4 (summed)
-    perm = win.clone()
-    perm[:, lo:hi] = win[:, lo:hi][:, torch.from_numpy(rng.permutation(hi - lo))]
-    torch.testing.assert_close(summed.mask_logits(2, perm), far, rtol=1e-5, atol=1e-6)
-    flip = win.clone()
-    flip[:, lo] *= -1  # changes the ring mean
-    assert not torch.allclose(summed.mask_logits(2, flip), far)
+    _assert_far_reads_only_a_sum(summed, win, sum(sizes[:3]), sum(sizes), rng)  # ring 4
     with pytest.raises(ParameterError, match="summed_beyond"):
         ShellRecurrentPredictor(sizes, 1, 2, radii=radii, hidden=8, summed_beyond=1)
 
@@ -177,15 +182,10 @@ def test_far_pool_all_reads_one_pooled_sum():
     win = torch.from_numpy(rng.choice([-1.0, 1.0], size=(9, len(offW), 1)).astype(np.float32))
     for k in (0, 1):
         assert torch.equal(pooled.mask_logits(k, win), plain.mask_logits(k, win))
-    far = pooled.mask_logits(2, win)
-    torch.testing.assert_close(pooled(win[None].expand(3, -1, -1, -1))[2], far)
-    lo, hi = sum(sizes[:2]), sum(sizes)  # rings 3 and 4, pooled together
-    perm = win.clone()
-    perm[:, lo:hi] = win[:, lo:hi][:, torch.from_numpy(rng.permutation(hi - lo))]
-    torch.testing.assert_close(pooled.mask_logits(2, perm), far, rtol=1e-5, atol=1e-6)
-    flip = win.clone()
-    flip[:, lo] *= -1  # changes the pooled sum
-    assert not torch.allclose(pooled.mask_logits(2, flip), far)
+    torch.testing.assert_close(
+        pooled(win[None].expand(3, -1, -1, -1))[2], pooled.mask_logits(2, win)
+    )
+    _assert_far_reads_only_a_sum(pooled, win, sum(sizes[:2]), sum(sizes), rng)  # rings 3 and 4
     with pytest.raises(ParameterError, match="far_pool must be"):
         ShellRecurrentPredictor(sizes, 1, 2, radii=radii, summed_beyond=2, far_pool="sum")
     with pytest.raises(ParameterError, match="largest radius must be R = 4"):
