@@ -896,6 +896,11 @@ def main(argv=None):
         help="comma-separated gamma t values: run only these points of the noisy sections "
         "(a subset of the plan's grid keeps the points' keys, so a later full run resumes)",
     )
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated L values: run only these sizes of the noisy sections (same keys)",
+    )
     ap.add_argument("--replot", action="store_true", help="only rebuild results/figures")
     args = ap.parse_args(argv)
     if args.ring_sums_beyond is not None and args.out is None:
@@ -933,6 +938,14 @@ def main(argv=None):
         tasks = [t for t in tasks if t["section"] == "clean" or t["gamma_t"] in keep]
         if not any(t["section"] != "clean" for t in tasks):
             ap.error(f"--gamma-t {args.gamma_t!r} matches no point of the plan's noisy sections")
+    if args.sizes is not None:
+        try:
+            sizes = {int(v) for v in args.sizes.split(",")}
+        except ValueError:
+            ap.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
+        tasks = [t for t in tasks if t["section"] == "clean" or t["L"] in sizes]
+        if not any(t["section"] != "clean" for t in tasks):
+            ap.error(f"--sizes {args.sizes!r} matches no size of the plan's noisy sections")
     cache = Path(args.cache or "/tmp/ising_markov_cache")
     t0 = time.perf_counter()
     mc = generate_data(tasks, cache, mc_threads)
