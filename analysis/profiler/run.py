@@ -138,7 +138,7 @@ def run_loopgas(
     step_checks=(),
     sweep_size=None,
     rule=None,
-    sweep=True,
+    do_sweep=True,
 ) -> dict:
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
@@ -225,7 +225,7 @@ def run_loopgas(
     )
     comp = _compute_check(rep, reports["hybrid"], reports["global"], glob, n_steps, loc)
     qg, qh = quality["global"], quality["hybrid"]
-    if not sweep:
+    if not do_sweep:
         sweep = []
     elif sweep_size is None:
         sweep = _window_sweep(rep, loc, glob, proc, (L, L), n, n_steps, seed + 1, ref, qg)
@@ -519,7 +519,7 @@ def main(argv=None) -> int:
             step_checks=a.step_check,
             sweep_size=a.sweep,
             rule=rule,
-            sweep=not a.no_sweep,
+            do_sweep=not a.no_sweep,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
