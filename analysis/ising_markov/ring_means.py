@@ -14,6 +14,8 @@ far_radius = L/2, the study's network budget (hidden 32, 2000 steps of 8192 site
                                    # more configurations at the same training budget (~10 min)
 
 Prints one JSON line per (gamma t, reader) and writes ``out/ring_means_L<L>.json``.
+The reader that resolves the late-time signal is the pooled one
+(``neural_cmi_profile(..., far_pool="all")``; ``run.py --far-pool all``, README).
 J = I / (1 - 2p)^2 is the normalised CMI of the README's rule.
 """
 
