@@ -930,22 +930,19 @@ def main(argv=None):
         for t in make_tasks(plan, args.seed, args.ring_sums_beyond, args.far_pool)
         if t["section"] in secs
     ]
-    if args.gamma_t is not None:
+    # subsets of the noisy sections' grid (the points keep their keys); clean points stay
+    for opt, field, cast in (("gamma_t", "gamma_t", float), ("sizes", "L", int)):
+        text = getattr(args, opt)
+        if text is None:
+            continue
+        flag = "--" + opt.replace("_", "-")
         try:
-            keep = {float(v) for v in args.gamma_t.split(",")}
+            keep = {cast(v) for v in text.split(",")}
         except ValueError:
-            ap.error(f"--gamma-t must be comma-separated numbers, got {args.gamma_t!r}")
-        tasks = [t for t in tasks if t["section"] == "clean" or t["gamma_t"] in keep]
+            ap.error(f"{flag} must be comma-separated {cast.__name__}s, got {text!r}")
+        tasks = [t for t in tasks if t["section"] == "clean" or t[field] in keep]
         if not any(t["section"] != "clean" for t in tasks):
-            ap.error(f"--gamma-t {args.gamma_t!r} matches no point of the plan's noisy sections")
-    if args.sizes is not None:
-        try:
-            sizes = {int(v) for v in args.sizes.split(",")}
-        except ValueError:
-            ap.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-        tasks = [t for t in tasks if t["section"] == "clean" or t["L"] in sizes]
-        if not any(t["section"] != "clean" for t in tasks):
-            ap.error(f"--sizes {args.sizes!r} matches no size of the plan's noisy sections")
+            ap.error(f"{flag} {text!r} matches no point of the plan's noisy sections")
     cache = Path(args.cache or "/tmp/ising_markov_cache")
     t0 = time.perf_counter()
     mc = generate_data(tasks, cache, mc_threads)
