@@ -320,10 +320,9 @@ def plot(doc: dict, path: Path) -> None:
         c = np.array(r["nearest_defect_distance_counts"], dtype=float)
         if c.sum() > 0:
             a2.plot(np.arange(len(c)), c / doc["n_samples"], "o-", color=ln.get_color(), ms=3)
-    for a in (a1,):
-        a.axvspan(*doc["window_p"], color="0.85", zorder=0, label="profiler's global window")
-        a.axvline(P_C, color="k", ls=":", lw=1, label=f"p_c = {P_C}")
-        a.axhline(0, color="k", lw=0.6)
+    a1.axvspan(*doc["window_p"], color="0.85", zorder=0, label="profiler's global window")
+    a1.axvline(P_C, color="k", ls=":", lw=1, label=f"p_c = {P_C}")
+    a1.axhline(0, color="k", lw=0.6)
     a1.set_xscale("symlog", linthresh=0.01)
     a1.set_xlim(0.5, 0)
     a1.set_xlabel("bit-flip probability p of the reverse-time state (reverse time runs right)")

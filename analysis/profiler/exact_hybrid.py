@@ -52,8 +52,10 @@ def _exact_modules():
     return mod
 
 
-def _profile(profile_locality, h5, ps, quick: bool, n_steps: int, seed: int):
+def _profile(h5, ps, quick: bool, n_steps: int, seed: int):
     """The L = 6 profile (rule in the module docstring)."""
+    from latticediff.profiler import profile_locality
+
     return profile_locality(
         h5,
         path="bitflip",
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
-    from latticediff.profiler import profile_locality, schedule_from_dict
+    from latticediff.profiler import schedule_from_dict
     from latticediff.quality import loopgas_quality
 
     ex = _exact_modules()
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
 
         rep = LocalityProfile.from_json(prof_path)
     else:
-        rep = _profile(profile_locality, h5, ps, a.quick, step_counts[0], a.seed)
+        rep = _profile(h5, ps, a.quick, step_counts[0], a.seed)
     prof_s = time.perf_counter() - t0
     rep.to_json(prof_path)
     print(rep.summary(), flush=True)

@@ -127,6 +127,23 @@ def _nxk(text: str) -> tuple[int, int]:
     return n, k
 
 
+def _rule(text: str) -> dict:
+    """``"absolute:0.001"`` -> the profiler's radius rule ``{"tolerance", "eps"}`` (an argparse
+    type)."""
+    tol, _, eps = text.partition(":")
+    try:
+        rule = {"tolerance": tol, "eps": float(eps)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected TOLERANCE:EPS (e.g. absolute:0.001), got {text!r}"
+        ) from None
+    if tol not in ("relative", "absolute") or not rule["eps"] > 0:
+        raise argparse.ArgumentTypeError(
+            f"tolerance must be relative or absolute and eps > 0, got {text!r}"
+        )
+    return rule
+
+
 def run_loopgas(
     out: Path,
     quick: bool,
@@ -140,6 +157,7 @@ def run_loopgas(
     rule=None,
     do_sweep=True,
 ) -> dict:
+    rule = rule or _rule("relative:0.05")
     import latticediff as ld
     from latticediff.nn.sampling import HybridSchedule, sample_discrete
     from latticediff.profiler import profile_locality
@@ -159,8 +177,8 @@ def run_loopgas(
         p=ps,
         radii=[1, 2, 3] if quick else [1, 2, 3, 4],
         estimator_options={"n_samples": 16 if quick else 64, "n_threads": 1},
-        eps=0.05 if rule is None else rule["eps"],
-        tolerance="relative" if rule is None else rule["tolerance"],
+        eps=rule["eps"],
+        tolerance=rule["tolerance"],
         r_max=3 if quick else 4,
         n_steps=40 if quick else 60,
         local_kwargs={"hidden": 32, "depth": 3, "spatial_layers": 2},
@@ -487,21 +505,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--rule",
-        default=None,
+        type=_rule,
+        default="relative:0.05",
         metavar="TOLERANCE:EPS",
         help="loop gas: the profiler's radius rule, e.g. absolute:0.001 (default relative:0.05)",
     )
     ap.add_argument("--no-sweep", action="store_true", help="loop gas: skip the window sweep")
     a = ap.parse_args(argv)
-    rule = None
-    if a.rule is not None:
-        tol, _, eps = a.rule.partition(":")
-        try:
-            rule = {"tolerance": tol, "eps": float(eps)}
-        except ValueError:
-            ap.error(f"--rule must be TOLERANCE:EPS (e.g. absolute:0.001), got {a.rule!r}")
-        if tol not in ("relative", "absolute") or not rule["eps"] > 0:
-            ap.error(f"--rule: tolerance relative or absolute and eps > 0, got {a.rule!r}")
     _threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -518,7 +528,7 @@ def main(argv=None) -> int:
             local_features=a.local_features,
             step_checks=a.step_check,
             sweep_size=a.sweep,
-            rule=rule,
+            rule=a.rule,
             do_sweep=not a.no_sweep,
         )["verdict"]
     if a.only in (None, "mnist"):
