@@ -126,11 +126,17 @@ def _key(task: dict) -> str:
 
 
 def make_tasks(
-    plan: dict, seed: int, ring_sums_beyond: int | None = None, far_pool: str = "rings"
+    plan: dict,
+    seed: int,
+    ring_sums_beyond: int | None = None,
+    far_pool: str = "rings",
+    null_correction: bool = False,
 ) -> list[dict]:
     """Every point of the plan; ``ring_sums_beyond`` and a non-default ``far_pool`` (below Tc
-    only) are part of a point's key only when set, so points of earlier runs keep their keys."""
+    only) and ``null_correction`` (every point) are part of a point's key only when set, so
+    points of earlier runs keep their keys."""
     nn = plan["nn"]
+    nc = {"null_correction": True} if null_correction else {}
     rsb = {} if ring_sums_beyond is None else {"ring_sums_beyond": int(ring_sums_beyond)}
     if far_pool != "rings":
         rsb["far_pool"] = far_pool
@@ -149,6 +155,7 @@ def make_tasks(
                 "far_radius": c["far_radius"],
                 "nn": nn,
                 "seed": seed,
+                **nc,
             }
         )
     if c["loopgas"]:
@@ -164,6 +171,7 @@ def make_tasks(
                 "far_radius": c["far_radius"],
                 "nn": nn,
                 "seed": seed,
+                **nc,
             }
         )
     a, b = plan["above"], plan["below"]
@@ -183,6 +191,7 @@ def make_tasks(
                     "far_radius": a["far_radius"],
                     "nn": nn,
                     "seed": seed,
+                    **nc,
                 }
             )
     for L in b["Ls"]:
@@ -200,6 +209,7 @@ def make_tasks(
                     "nn": nn,
                     "seed": seed,
                     **rsb,
+                    **nc,
                 }
             )
     # most expensive first (window size x sites), so a pool finishes evenly
@@ -299,8 +309,20 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
         device=device,
         ring_sums_beyond=task.get("ring_sums_beyond"),
         far_pool=task.get("far_pool", "rings"),
+        null_correction=task.get("null_correction", False),
     )
     d = es[0].details
+    null = {}
+    if "null" in d:  # cmi is then the corrected value; the parts are kept beside it
+        null = {
+            f"cmi_{k}": [e.details["null"][f] for e in es]
+            for k, f in (
+                ("uncorrected", "uncorrected"),
+                ("uncorrected_stderr", "uncorrected_stderr"),
+                ("null", "cmi"),
+                ("null_stderr", "cmi_stderr"),
+            )
+        }
     return {
         "key": _key(task),
         "task": task,
@@ -315,6 +337,7 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
         "train_wall_s": d["train_wall_s"],
         "wall_s": time.perf_counter() - t0,
         "device": device,
+        **null,
     }
 
 
@@ -518,6 +541,7 @@ def analyse(rows: list[dict], plan_name: str) -> dict:
                 "checks": checks,
                 "pass": all(c["within_3_sigma"] and c["sigma_le_0.002"] for c in checks),
                 "wall_s": r["wall_s"],
+                **{k: v for k, v in r.items() if k.startswith("cmi_") and k != "cmi_stderr"},
             }
         )
     res["clean_combined"] = combine_clean(res["clean"])
@@ -891,6 +915,12 @@ def main(argv=None):
         "sum (one weight per hidden unit; resolves the late-time magnetisation signal)",
     )
     ap.add_argument(
+        "--null-correction",
+        action="store_true",
+        help="subtract the CMI of a null run (far region from another sample) from every "
+        "point (about len(radii) times more training; needs --out)",
+    )
+    ap.add_argument(
         "--gamma-t",
         default=None,
         help="comma-separated gamma t values: run only these points of the noisy sections "
@@ -905,6 +935,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.ring_sums_beyond is not None and args.out is None:
         ap.error("--ring-sums-beyond needs its own --out folder (its points are other points)")
+    if args.null_correction and args.out is None:
+        ap.error("--null-correction needs its own --out folder (its points are other points)")
     if args.far_pool != "rings" and args.ring_sums_beyond is None:
         ap.error(f"--far-pool {args.far_pool} pools the rings beyond --ring-sums-beyond; set it")
     plan_name = "quick" if args.quick else "full"
@@ -927,7 +959,9 @@ def main(argv=None):
     secs = set(args.sections.split(","))
     tasks = [
         t
-        for t in make_tasks(plan, args.seed, args.ring_sums_beyond, args.far_pool)
+        for t in make_tasks(
+            plan, args.seed, args.ring_sums_beyond, args.far_pool, args.null_correction
+        )
         if t["section"] in secs
     ]
     # subsets of the noisy sections' grid (the points keep their keys); clean points stay

@@ -279,6 +279,47 @@ def test_early_stopping_prevents_overfitting_the_far_window():
     assert good.details["best_step"]["BC"] < 400 and good.details["n_validation_samples"] == 6
 
 
+def test_null_correction_removes_the_over_fitting_bias():
+    """The same over-fitting set-up without early stopping: the far predictor's excess loss
+    makes the raw "CMI" hugely negative; the null run (far region from another sample, exactly
+    independent) over-fits alike, and the corrected value is consistent with 0."""
+    x = np.random.default_rng(7).choice(np.array([-1, 1], np.int8), size=(80, 12, 12))
+    kw = dict(radii=[1], far_radius=4, steps=400, batch_sites=2048, seed=0)
+    es = neural_cmi_profile(x, early_stopping=False, null_correction=True, **kw)
+    for e in es:
+        null = e.details["null"]
+        raw, raw_se = null["uncorrected"], null["uncorrected_stderr"]
+        assert raw < -5 * raw_se and null["cmi"] < -5 * null["cmi_stderr"], e  # -13 sigma each
+        assert abs(e.value) < 3 * e.stderr, e
+        # the corrected value is the paired difference of the two runs' estimates
+        assert math.isclose(e.value, raw - null["cmi"], rel_tol=0, abs_tol=1e-12)
+    # the plain run is the same computation as without the option (the null draws its own
+    # randomness), and the default is off
+    plain = neural_cmi_profile(x, early_stopping=False, **kw)
+    assert [e.value for e in plain] == [e.details["null"]["uncorrected"] for e in es]
+    assert "null" not in plain[0].details
+
+
+def test_null_run_sees_no_information_beyond_the_shell():
+    """A hidden global sign: the far region carries information (the exact CMI is > 0.02), but
+    in the null run it comes from another sample, so the null CMI is 0 within its error while
+    the corrected estimate keeps the exact value (shared=False: the shell predictor is the
+    main run's)."""
+    mu, N, n = 0.25, 64, 2000
+    rng = np.random.default_rng(0)
+    s = rng.choice([-1, 1], size=(n, 1))
+    x = (s * np.where(rng.random((n, N)) < (1 + mu) / 2, 1, -1)).astype(np.int8)
+    (e,) = neural_cmi_profile(
+        x, radii=[1], far_radius=31, steps=300, hidden=16, seed=0, ring_sums_beyond=1,
+        far_pool="all", null_correction=True, shared=False,
+    )  # fmt: skip
+    exact = _global_sign_h(2, mu) - _global_sign_h(62, mu)
+    null = e.details["null"]
+    assert abs(null["cmi"]) < 3 * null["cmi_stderr"] + 1e-4, null
+    assert null["H_A_given_B"] == e.details["H_A_given_B"]
+    assert abs(e.value - exact) < 3 * e.stderr and abs(e.value - exact) < 0.005, (e, exact)
+
+
 def test_paired_bootstrap_matches_naive_error():
     rng = np.random.default_rng(0)
     d = rng.normal(0.01, 0.1, size=(1, 4000))
@@ -352,6 +393,7 @@ def test_estimate_cmi_front_door_dispatches():
         (dict(radius=1, lr=-1.0), "lr"),
         (dict(radius=1, test_fraction=1.0), "test_fraction"),
         (dict(radius=1, architecture="cnn"), "architecture"),
+        (dict(radius=1, null_correction="yes"), "null_correction"),
     ],
 )
 def test_bad_arguments_raise(kw, match):
