@@ -131,6 +131,44 @@ def peaks(ts, radii, cmi, se) -> dict:
     return out
 
 
+def rescaled_t(t, scale: float):
+    """The time at which data ``scale * x_0`` on the linear path carry what ``x_0`` carries at t.
+
+    A per-site rescaling of every pixel is a bijection, so every information quantity of
+    ``x_t = alpha x_0 + sigma z`` depends on the data scale only through ``scale^2 snr(t)``:
+    t' solves ``snr(t') scale^2 = snr(t)``. The peak of I(A:C|B) in t therefore depends on the
+    pixel convention, which a comparison with a paper has to fix.
+
+    >>> round(float(rescaled_t(0.5, 0.5)), 4)   # [-1, 1] pixels at t = 0.5 are [0, 1] at 1/3
+    0.3333
+    >>> round(float(rescaled_t(0.3, 1.0)), 12), float(rescaled_t(1.0, 0.5))
+    (0.3, 1.0)
+    """
+    from latticediff.noise import GaussianPath
+
+    path = GaussianPath(kind="linear")
+    return path.t_of_snr(path.snr(t) / scale**2)
+
+
+def other_scales(peak: dict) -> dict:
+    """The measured peak and the paper's times, moved between pixel conventions
+    (:func:`rescaled_t`; this study's pixels are ``2 x - 1`` for x in [0, 1], so x itself is
+    ``scale = 1/2`` of them)."""
+    v, e = peak.get("vertex_t"), peak.get("vertex_t_stderr")
+    out = {
+        "note": "I(A:C|B) at t for pixels x in [0, 1] equals this study's at t' with "
+        "snr(t') = snr(t) / 4 (a rescaling is a bijection); "
+        "latticediff.noise.GaussianPath('linear').snr",
+        "paper_t_on_this_scale_if_pixels_in_0_1": {
+            str(t): float(rescaled_t(t, 2.0)) for t in (PAPER_PEAK_T, 0.7)
+        },
+    }
+    if v is not None and e is not None:
+        lo, mid, hi = (float(rescaled_t(x, 0.5)) for x in (v - e, v, v + e))
+        out["peak_t_if_pixels_in_0_1"] = {"vertex_t": mid, "vertex_t_stderr": (hi - lo) / 2}
+    return out
+
+
 def heatmap(res: dict, path_png: Path, path_pdf: Path) -> None:
     import matplotlib
 
@@ -246,6 +284,10 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if args.replot:
         res = json.loads((out / "results.json").read_text())
+        res["pixel_scale"] = other_scales(res["peak"]["mean"])
+        tmp = out / "results.json.tmp"
+        tmp.write_text(json.dumps(res, indent=1))
+        os.replace(tmp, out / "results.json")
         heatmap(res, out / "mnist_cmi_heatmap.png", out / "mnist_cmi_heatmap.pdf")
         return 0
     if not Path(args.mnist).is_dir():
@@ -291,6 +333,7 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
     }
     res = assemble(rows, plan, model, meta)
+    res["pixel_scale"] = other_scales(res["peak"]["mean"])
     (out / "results.json").write_text(json.dumps(res, indent=1))
     heatmap(res, out / "mnist_cmi_heatmap.png", out / "mnist_cmi_heatmap.pdf")
     pk = res["peak"]["mean"]
