@@ -323,6 +323,13 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
                 ("null_stderr", "cmi_stderr"),
             )
         }
+        if d["null"]["shell_retrained"] is not None:  # the shell predictor trained twice
+            null["shell_retrain_diff"] = [
+                e.details["null"]["shell_retrained"]["difference"] for e in es
+            ]
+            null["shell_retrain_diff_stderr"] = [
+                e.details["null"]["shell_retrained"]["stderr"] for e in es
+            ]
     return {
         "key": _key(task),
         "task": task,
@@ -541,7 +548,11 @@ def analyse(rows: list[dict], plan_name: str) -> dict:
                 "checks": checks,
                 "pass": all(c["within_3_sigma"] and c["sigma_le_0.002"] for c in checks),
                 "wall_s": r["wall_s"],
-                **{k: v for k, v in r.items() if k.startswith("cmi_") and k != "cmi_stderr"},
+                **{
+                    k: v
+                    for k, v in r.items()
+                    if k.startswith(("cmi_", "shell_retrain")) and k != "cmi_stderr"
+                },
             }
         )
     res["clean_combined"] = combine_clean(res["clean"])
@@ -785,6 +796,14 @@ def plot(res: dict, out: Path):
                 lab += f", mean of seeds {c['seeds']}"
                 for k, rr in zip(c["checks"], rads, strict=True):
                     ax.plot([rr] * len(k["values"]), k["values"], ".", color=f"C{i}", alpha=0.4)
+                raw = [  # --null-correction: the uncorrected values, for comparison
+                    p["cmi_uncorrected"]
+                    for p in res["clean"]
+                    if (p["model"], p["T"], p["L"]) == (c["model"], c["T"], c["L"])
+                    and "cmi_uncorrected" in p
+                ]
+                if raw:
+                    ax.plot(rads, np.mean(raw, axis=0), "x", color=f"C{i}", ms=7)
             else:
                 rads, val = np.array(c["radii"], float) + 0.08 * i, c["cmi"]
                 err = 3 * np.array(c["cmi_stderr"])
@@ -799,7 +818,11 @@ def plot(res: dict, out: Path):
                 label=f"{lab} (±3σ)",
             )
         ax.axhline(0, color="k", lw=0.8)
-        ax.set(xlabel="r", ylabel="I(A:C|B) [nats]", title="clean data: CMI for r >= 1")
+        nulled = any("cmi_null" in p for p in res["clean"])
+        title = "clean data: CMI for r >= 1" + (
+            " (null-corrected; x: uncorrected mean)" if nulled else ""
+        )
+        ax.set(xlabel="r", ylabel="I(A:C|B) [nats]", title=title)
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / "clean.png", dpi=120)

@@ -836,7 +836,9 @@ def neural_cmi_profile(
             null_ce[1, i] = ce[-1]
             null_best.append([int(b) for b in bsteps])
         null_diff = null_ce[0] - null_ce[1]
-        diff = np.concatenate([diff, null_diff, diff - null_diff])
+        # last rows: the shell predictor of the null run minus the main one, the same
+        # predictor trained twice (shared=True): a direct look at the training spread
+        diff = np.concatenate([diff, null_diff, diff - null_diff, null_ce[0] - ce_test[: K - 1]])
     wall = time.perf_counter() - t_start
 
     w = np.ones(n_test)
@@ -916,6 +918,17 @@ def neural_cmi_profile(
                 "uncorrected_stderr": float(ses[i]),
                 "far_region": f"offsets beyond radius {r} from a partner sample, n_test // 2 on",
                 "value": "uncorrected - null (paired per held-out sample)",
+                "shell_retrained": (
+                    None
+                    if not shared
+                    else {
+                        "difference": float(vals[3 * (K - 1) + i]),
+                        "stderr": float(ses[3 * (K - 1) + i]),
+                        "note": "held-out CE of the shell predictor of the null run minus the "
+                        "main run's: one predictor trained twice. A difference well beyond its "
+                        "stderr is training spread, which the CMI's stderr does not cover",
+                    }
+                ),
             }
             details["stderr_naive"] = float(naive[j])
         out.append(
