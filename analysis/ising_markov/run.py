@@ -547,6 +547,9 @@ def analyse(rows: list[dict], plan_name: str) -> dict:
                 "cmi_stderr": r["cmi_stderr"],
                 "checks": checks,
                 "pass": all(c["within_3_sigma"] and c["sigma_le_0.002"] for c in checks),
+                # 0 <= I(A:C|B) <= H(A|B) <= E[held-out CE of the shell predictor]: a bound
+                # that needs no subtraction (tight where A is fixed by B, as in the loop gas)
+                "upper_bound_H_A_given_B": r["H_A_given_B"],
                 "wall_s": r["wall_s"],
                 **{
                     k: v
