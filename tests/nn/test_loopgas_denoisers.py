@@ -6,7 +6,6 @@ Bayes-optimal local denoisers is positive near p_c and falls with r; and (slow) 
 pipeline at L = 8 with the generation check that all-local sampling leaves vertex defects.
 """
 
-import importlib.util
 import itertools
 import math
 from pathlib import Path
@@ -17,15 +16,14 @@ import pytest
 import latticediff as ld
 from latticediff.systems import LoopGas
 
+from .._scripts import load_script
+
 RUN = Path(__file__).resolve().parents[2] / "analysis" / "loopgas_denoisers" / "run.py"
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("loopgas_denoisers_run", RUN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(RUN)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -8,7 +8,6 @@ compute accounting. The full study is the analysis script.
 """
 
 import doctest
-import importlib.util
 import math
 from pathlib import Path
 
@@ -28,15 +27,14 @@ from latticediff.nn import (
 from latticediff.noise import GaussianPath
 from latticediff.quality import image_quality
 
+from .._scripts import load_script
+
 RUN = Path(__file__).resolve().parents[2] / "analysis" / "mnist_denoisers" / "run.py"
 Z = 4.0
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("mnist_denoisers_run", RUN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(RUN)
 
 
 @pytest.fixture(autouse=True, scope="module")
