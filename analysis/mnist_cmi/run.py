@@ -200,6 +200,10 @@ def heatmap(res: dict, path_png: Path, path_pdf: Path) -> None:
         fontsize=9,
     )
     ax0.axvline(PAPER_PEAK_T, color="k", ls="--", lw=1, label=f"paper peak t~{PAPER_PEAK_T}")
+    t01 = float(rescaled_t(PAPER_PEAK_T, 2.0))  # the paper's t on our scale if its x is in [0, 1]
+    ax0.axvline(
+        t01, color="gray", ls="-.", lw=1, label=f"same, if its pixels are in [0,1]: {t01:.2f}"
+    )
     pk = res["peak"]["mean"]["vertex_t"]
     if pk is not None:
         ax0.axvline(pk, color="m", ls=":", lw=1.5, label=f"measured peak t={pk:.2f}")
