@@ -921,6 +921,11 @@ def main(argv=None):
     ap.add_argument("--mc-threads", type=int, default=None, help="numba threads for the MC")
     ap.add_argument("--sections", default="clean,above,below")
     ap.add_argument(
+        "--clean-models",
+        default="ising,loopgas",
+        help="comma-separated models of the clean section to run (ising, loopgas)",
+    )
+    ap.add_argument(
         "--deadline",
         type=float,
         default=None,
@@ -939,6 +944,12 @@ def main(argv=None):
         default="rings",
         help="below Tc, with --ring-sums-beyond: 'all' pools every ring beyond it into one "
         "sum (one weight per hidden unit; resolves the late-time magnetisation signal)",
+    )
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per point instead of the plan's (a budget check; needs --out)",
     )
     ap.add_argument(
         "--null-correction",
@@ -961,6 +972,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.ring_sums_beyond is not None and args.out is None:
         ap.error("--ring-sums-beyond needs its own --out folder (its points are other points)")
+    if args.steps is not None and (args.steps < 1 or args.out is None):
+        ap.error(f"--steps must be >= 1 and needs its own --out folder, got {args.steps}")
+    bad = set(args.clean_models.split(",")) - {"ising", "loopgas"}
+    if bad:
+        ap.error(f"--clean-models takes ising and/or loopgas, got {sorted(bad)}")
     if args.null_correction and args.out is None:
         ap.error("--null-correction needs its own --out folder (its points are other points)")
     if args.far_pool != "rings" and args.ring_sums_beyond is None:
@@ -982,6 +998,8 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     plan = PLANS[plan_name]
+    if args.steps is not None:  # part of every point's key (through "nn")
+        plan = {**plan, "nn": {**plan["nn"], "steps": args.steps}}
     secs = set(args.sections.split(","))
     tasks = [
         t
@@ -989,6 +1007,7 @@ def main(argv=None):
             plan, args.seed, args.ring_sums_beyond, args.far_pool, args.null_correction
         )
         if t["section"] in secs
+        and (t["section"] != "clean" or t["model"] in args.clean_models.split(","))
     ]
     # subsets of the noisy sections' grid (the points keep their keys); clean points stay
     for opt, field, cast in (("gamma_t", "gamma_t", float), ("sizes", "L", int)):
