@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The clean loop-gas check with the null correction at 2x and 4x the CPU training budget, on one
+# The clean check (MODELS: loopgas by default, or ising) with the null correction at 2x and 4x the
+# CPU training budget, on one
 # GPU: 5 seeds at 4000 steps and 3 seeds at 8000 steps, 8 processes sharing the device. Each
 # process stops after LIMIT seconds so that the finished points come back. Collected into
 # $OUT/points_<steps>.jsonl and $OUT/log.txt; rebuild the tables with
@@ -14,12 +15,14 @@ LIMIT=${LIMIT:-500}
 RUNS=${RUNS:-"4000:0 4000:1 4000:2 4000:3 4000:4 8000:0 8000:1 8000:2"}
 WORK=${WORK:-/tmp/gpu_clean_null_work}
 PY=${PY:-python3}
+MODELS=${MODELS:-loopgas}
+WORKERS=${WORKERS:-1}
 mkdir -p "$OUT" "$WORK"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 for run in $RUNS; do
   steps=${run%%:*} seed=${run##*:}
   timeout "$LIMIT" "$PY" analysis/ising_markov/run.py --device "$DEVICE" --sections clean \
-    --clean-models loopgas --null-correction --steps "$steps" --seed "$seed" --mc-threads 2 \
+    --clean-models "$MODELS" --workers "$WORKERS" --null-correction --steps "$steps" --seed "$seed" --mc-threads 2 \
     --out "$WORK/s${steps}_$seed" --cache "$WORK/cache_$seed" > "$WORK/log_${steps}_$seed.txt" 2>&1 &
 done
 wait
