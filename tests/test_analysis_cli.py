@@ -1,0 +1,24 @@
+"""Argument errors of the analysis scripts' command lines: one line, exit status 2, before any
+work is done (argparse's ``error``)."""
+
+import pytest
+
+from ._scripts import load_script
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--clean-models", "potts"], "--clean-models takes ising and/or loopgas"),
+        (["--steps", "100"], "--steps must be >= 1 and needs its own --out"),
+        (["--steps", "0", "--out", "/tmp/never"], "--steps must be >= 1"),
+        (["--null-correction"], "--null-correction needs its own --out"),
+        (["--far-pool", "all"], "pools the rings beyond --ring-sums-beyond"),
+    ],
+)
+def test_ising_markov_rejects_bad_options(argv, match, capsys):
+    run = load_script("ising_markov/run.py")
+    with pytest.raises(SystemExit) as exc:
+        run.main(argv)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
