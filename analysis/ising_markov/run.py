@@ -974,7 +974,8 @@ def main(argv=None):
         ap.error("--ring-sums-beyond needs its own --out folder (its points are other points)")
     if args.steps is not None and (args.steps < 1 or args.out is None):
         ap.error(f"--steps must be >= 1 and needs its own --out folder, got {args.steps}")
-    bad = set(args.clean_models.split(",")) - {"ising", "loopgas"}
+    clean_models = set(args.clean_models.split(","))
+    bad = clean_models - {"ising", "loopgas"}
     if bad:
         ap.error(f"--clean-models takes ising and/or loopgas, got {sorted(bad)}")
     if args.null_correction and args.out is None:
@@ -1006,8 +1007,7 @@ def main(argv=None):
         for t in make_tasks(
             plan, args.seed, args.ring_sums_beyond, args.far_pool, args.null_correction
         )
-        if t["section"] in secs
-        and (t["section"] != "clean" or t["model"] in args.clean_models.split(","))
+        if t["section"] in secs and (t["section"] != "clean" or t["model"] in clean_models)
     ]
     # subsets of the noisy sections' grid (the points keep their keys); clean points stay
     for opt, field, cast in (("gamma_t", "gamma_t", float), ("sizes", "L", int)):

@@ -1009,9 +1009,10 @@ def _train(net, data, n_fit, val_ids, per_mask, steps, lr, wd, seeds, progress, 
     # row m belongs to mask m // per_mask and reads only that mask's offsets
     count = np.repeat(np.asarray(net.n_visible, dtype=np.int64), per_mask)
     W = idxW_t.shape[1]
-    if swaps is not None:
-        swaps = [W if sw is None else int(sw) for sw in swaps]
-        swap_rows = np.repeat(np.asarray(swaps, dtype=np.int64), per_mask)
+    if swaps is not None:  # per training row; a mask without a swap reads all W offsets
+        swap_rows = np.repeat(
+            np.asarray([W if sw is None else sw for sw in swaps], dtype=np.int64), per_mask
+        )
     n_tail = max(1, steps // 10)
     tail = torch.zeros(K, dtype=torch.float64, device=dev)
     check_every = max(1, steps // _N_CHECKS)
@@ -1081,7 +1082,7 @@ def _evaluate(nets, data, sample_ids, swaps=None) -> np.ndarray:
     Fdim = feats.shape[2]
     sample_ids = np.asarray(sample_ids, dtype=np.int64)
     partners = np.roll(sample_ids, -(len(sample_ids) // 2))
-    swaps = [None] * K if swaps is None else [None if sw is None or sw >= W else sw for sw in swaps]
+    swaps = [None] * K if swaps is None else swaps
     chunk = max(1, _EVAL_FLOATS // max(1, V * W * Fdim))
     out = np.empty((K, len(sample_ids)))
     with torch.no_grad():
