@@ -98,7 +98,7 @@ def _fit(radii, vals, ses, exact_vals, xi_exact):
 def run_p(p: float, plan: dict, seed: int, threads: int, null_correction: bool = False) -> dict:
     import latticediff as ld
     from latticediff.exact.noisy_chain import chain_cmi, chain_markov_length
-    from latticediff.info.neural import neural_cmi_profile
+    from latticediff.info.neural import neural_cmi_profile, null_parts
     from latticediff.info.plugin import plugin_cmi
 
     t0 = time.perf_counter()
@@ -147,13 +147,8 @@ def run_p(p: float, plan: dict, seed: int, threads: int, null_correction: bool =
         "xi_exact": xi_exact,
     }
     if null_correction:  # cmi_neural is the corrected value; its parts are kept beside it
-        nd = [e.details["null"] for e in es]
-        res["cmi_neural_uncorrected"] = [d["uncorrected"] for d in nd]
-        res["cmi_neural_uncorrected_stderr"] = [d["uncorrected_stderr"] for d in nd]
-        res["cmi_neural_null"] = [d["cmi"] for d in nd]
-        res["cmi_neural_null_stderr"] = [d["cmi_stderr"] for d in nd]
-        res["shell_retrain_diff"] = [d["shell_retrained"]["difference"] for d in nd]
-        res["shell_retrain_diff_stderr"] = [d["shell_retrained"]["stderr"] for d in nd]
+        for k, v in null_parts(es).items():
+            res[k if k.startswith("shell") else f"cmi_neural_{k}"] = v
     fit_n = _fit(RADII, nv, ns, exact, xi_exact)
     fit_p = _fit(RADII, pv, ps, exact, xi_exact)
     res["xi_fit"] = fit_n["xi"]

@@ -291,7 +291,7 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from latticediff.info.neural import neural_cmi_profile
+    from latticediff.info.neural import neural_cmi_profile, null_parts
 
     t0 = time.perf_counter()
     x = np.load(Path(cache) / _data_name(task))
@@ -314,22 +314,9 @@ def run_point(task: dict, cache: str, device: str, threads: int) -> dict:
     d = es[0].details
     null = {}
     if "null" in d:  # cmi is then the corrected value; the parts are kept beside it
-        null = {
-            f"cmi_{k}": [e.details["null"][f] for e in es]
-            for k, f in (
-                ("uncorrected", "uncorrected"),
-                ("uncorrected_stderr", "uncorrected_stderr"),
-                ("null", "cmi"),
-                ("null_stderr", "cmi_stderr"),
-            )
-        }
-        if d["null"]["shell_retrained"] is not None:  # the shell predictor trained twice
-            null["shell_retrain_diff"] = [
-                e.details["null"]["shell_retrained"]["difference"] for e in es
-            ]
-            null["shell_retrain_diff_stderr"] = [
-                e.details["null"]["shell_retrained"]["stderr"] for e in es
-            ]
+        null = {k if k.startswith("shell") else f"cmi_{k}": v for k, v in null_parts(es).items()}
+        if d["null"]["shell_retrained"] is None:  # shared=False: no shell predictor trained twice
+            null = {k: v for k, v in null.items() if not k.startswith("shell")}
     return {
         "key": _key(task),
         "task": task,

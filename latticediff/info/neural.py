@@ -124,6 +124,7 @@ from .result import CMIEstimate
 __all__ = [
     "neural_cmi",
     "neural_cmi_profile",
+    "null_parts",
     "denoiser_gap",
     "neural_cmi_from_denoisers",
     "MaskedWindowPredictor",
@@ -1121,6 +1122,38 @@ def neural_cmi(samples, *, radius: int, **kwargs) -> CMIEstimate:
     if "radii" in kwargs:
         raise ParameterError("neural_cmi: pass radius=, not radii= (use neural_cmi_profile)")
     return neural_cmi_profile(samples, radii=[radius], **kwargs)[0]
+
+
+def null_parts(estimates) -> dict[str, list]:
+    """The parts of null-corrected estimates (``null_correction=True``), one list entry per
+    estimate: ``uncorrected``, ``null`` (each with ``_stderr``) and ``shell_retrain_diff`` (with
+    ``_stderr``; None entries for ``shared=False``). A study stores them beside the corrected
+    values to show what the correction did.
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).integers(0, 2, size=(60, 12))
+    >>> es = neural_cmi_profile(x, radii=[1], far_radius=3, steps=4, hidden=4,
+    ...                         null_correction=True)
+    >>> sorted(null_parts(es))[:3]
+    ['null', 'null_stderr', 'shell_retrain_diff']
+    """
+    nd = []
+    for e in estimates:
+        if "null" not in e.details:
+            raise ParameterError(
+                f"null_parts: the estimate at r = {e.radius} has no null run "
+                "(neural_cmi_profile(..., null_correction=True))"
+            )
+        nd.append(e.details["null"])
+    shell = [d["shell_retrained"] or {} for d in nd]
+    return {
+        "uncorrected": [d["uncorrected"] for d in nd],
+        "uncorrected_stderr": [d["uncorrected_stderr"] for d in nd],
+        "null": [d["cmi"] for d in nd],
+        "null_stderr": [d["cmi_stderr"] for d in nd],
+        "shell_retrain_diff": [s.get("difference") for s in shell],
+        "shell_retrain_diff_stderr": [s.get("stderr") for s in shell],
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -305,6 +305,13 @@ def test_null_correction_removes_the_over_fitting_bias():
     plain = neural_cmi_profile(x, early_stopping=False, **kw)
     assert [e.value for e in plain] == [e.details["null"]["uncorrected"] for e in es]
     assert "null" not in plain[0].details
+    parts = neural_module.null_parts(es)  # the lists a study stores beside the corrected values
+    assert parts["uncorrected"] == [e.value for e in plain]
+    assert parts["null"] == [e.details["null"]["cmi"] for e in es]
+    assert parts["shell_retrain_diff"] == [e.details["null"]["shell_retrained"]["difference"]
+                                           for e in es]  # fmt: skip
+    with pytest.raises(ParameterError, match="r = 1 has no null run"):
+        neural_module.null_parts(plain)
 
 
 def test_null_run_sees_no_information_beyond_the_shell():
@@ -324,6 +331,7 @@ def test_null_run_sees_no_information_beyond_the_shell():
     null = e.details["null"]
     assert abs(null["cmi"]) < 3 * null["cmi_stderr"] + 1e-4, null
     assert null["H_A_given_B"] == e.details["H_A_given_B"] and null["shell_retrained"] is None
+    assert neural_module.null_parts([e])["shell_retrain_diff"] == [None]
     assert abs(e.value - exact) < 3 * e.stderr and abs(e.value - exact) < 0.005, (e, exact)
 
 
