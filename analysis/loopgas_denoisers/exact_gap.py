@@ -126,7 +126,10 @@ def analyse(plan: dict, D: np.ndarray, n_boot: int, seed: int) -> dict:
         for k in range(len(radii))
     ]
     fit = drift_fit(radii, central, errs, plan["fit_from"])
-    fits = [drift_fit(radii, list(row), errs, plan["fit_from"]) for row in boot]
+    fits = [
+        drift_fit(radii, [v if np.isfinite(v) else None for v in row], errs, plan["fit_from"])
+        for row in boot
+    ]
     a_boot = np.array([f[0] for f in fits if f is not None])
     mean, se = D.mean(axis=2), D.std(axis=2, ddof=1) / math.sqrt(n)
     ex = {
@@ -305,9 +308,11 @@ def main(argv=None) -> int:
         )
     if res["drift"]:
         d = res["drift"]
+        z = d["deviation_sigma"]
         print(
-            f"p_inf = {d['p_inf']:.4f} ± {d['p_inf_stderr']:.4f} (exact p_c {P_C}; "
-            f"{d['deviation_sigma']:+.1f} sigma)"
+            f"p_inf = {d['p_inf']:.4f} ± {d['p_inf_stderr']:.4f} (exact p_c {P_C}"
+            + ("" if z is None else f"; {z:+.1f} sigma")
+            + ")"
         )
     return 0
 

@@ -249,3 +249,54 @@ def test_study_quick_pipeline(study, tmp_path):
     assert "hybrid r=3 + global" in res["generation"]["schedules"]
     for stem in ("delta_vs_p", "cross_entropy", "defects", "samples"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# exact_gap.py: the Bayes-optimal gap at larger L and r, without networks
+
+
+@pytest.fixture(scope="module")
+def gap_script():
+    return load_script(RUN.parent / "exact_gap.py")
+
+
+def test_gap_vanishes_when_the_window_covers_the_torus(gap_script):
+    """A radius-3 window on a 6 x 6 torus covers every edge: the local posterior is the global
+    one through another Pfaffian route (region mask vs whole torus), so Delta = 0 to rounding,
+    while r = 1, 2 (syndrome tables) leave a positive gap near p_c."""
+    L, n = 6, 6
+    x = np.asarray(ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=n, seed=5))
+    u = np.random.default_rng(0).random(x.shape)
+    sites = gap_script.sites_of(L, n, 1)
+    d = gap_script.gaps_at(0.1, x, u, sites, [1, 2, 3])
+    assert d.shape == (3, n)
+    assert np.all(d[:2] >= 0) and d[0].mean() > 1e-3 and d[1].mean() > 1e-4
+    assert np.abs(d[2]).max() < 1e-9, d[2]
+
+
+def test_drift_fit_recovers_the_limit(gap_script):
+    radii = [1, 2, 3, 4, 5, 6]
+    peaks = [0.11 - 0.12 / r for r in radii]
+    peaks[0] = None  # a radius without a peak is skipped
+    a, b = gap_script.drift_fit(radii, peaks, [0.01] * 6, fit_from=2)
+    assert abs(a - 0.11) < 1e-12 and abs(b + 0.12) < 1e-12
+    assert gap_script.drift_fit(radii, [None] * 4 + [0.1, 0.1], [0.01] * 6, 2) is None
+
+
+def test_exact_gap_quick_run(gap_script, tmp_path, capsys):
+    assert gap_script.main(["--quick", "--n", "4", "--n-boot", "20", "--out", str(tmp_path)]) == 0
+    import json
+
+    res = json.loads((tmp_path / "exact_gap.json").read_text())
+    assert [q["r"] for q in res["peaks"]] == [1, 2, 3, 4]
+    assert all(v >= 0 for d in res["delta"].values() for v in d["mean"])  # a KL divergence
+    assert (tmp_path / "exact_gap.png").stat().st_size > 10_000
+    # a second call resumes from exact_gap.npz: nothing is recomputed
+    capsys.readouterr()
+    assert gap_script.main(["--quick", "--n", "4", "--n-boot", "20", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "r = 1: peak" in out and not any(ln.startswith("p = ") for ln in out.splitlines())
+    assert math.isfinite(res["drift"]["p_inf_stderr"])
+    with pytest.raises(SystemExit) as exc:
+        gap_script.main(["--quick", "--n", "2", "--out", str(tmp_path)])
+    assert exc.value.code == 2
