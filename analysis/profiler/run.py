@@ -104,12 +104,13 @@ def _compute_check(rep, cr_h, cr_g, glob, n_steps, loc=None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def loopgas_data(quick: bool, seed: int):
+def loopgas_data(quick: bool, seed: int, L: int | None = None):
     """The study's loop-gas samples: ``(model, samples, n_train)``; the first ``n_train`` train
-    the networks, the rest are the Monte Carlo reference (also used by defect_trajectory.py)."""
+    the networks, the rest are the Monte Carlo reference (also used by defect_trajectory.py).
+    ``L``: the torus side (default 8 quick, 10 full)."""
     import latticediff as ld
 
-    m = ld.LoopGas(L=8 if quick else 10, x=1.0)
+    m = ld.LoopGas(L=L or (8 if quick else 10), x=1.0)
     n_train, n_ref = (800, 128) if quick else (6000, 256)
     return m, ld.sample(m, n_samples=n_train + n_ref, seed=seed), n_train
 
@@ -156,6 +157,8 @@ def run_loopgas(
     sweep_size=None,
     rule=None,
     do_sweep=True,
+    L=None,
+    r_max=None,
 ) -> dict:
     rule = rule or _rule("relative:0.05")
     import latticediff as ld
@@ -164,7 +167,7 @@ def run_loopgas(
     from latticediff.quality import loopgas_quality
 
     t0 = time.perf_counter()
-    m, x, n_train = loopgas_data(quick, seed)
+    m, x, n_train = loopgas_data(quick, seed, L)
     L, n_ref = m.L, len(x) - n_train
     h5 = out / "loopgas.h5"
     ld.write_samples(h5, x[:n_train], model=m, name="train", overwrite=True)
@@ -175,11 +178,11 @@ def run_loopgas(
     settings = dict(
         path="bitflip",
         p=ps,
-        radii=[1, 2, 3] if quick else [1, 2, 3, 4],
+        radii=list(range(1, (r_max or (3 if quick else 4)) + 1)),
         estimator_options={"n_samples": 16 if quick else 64, "n_threads": 1},
         eps=rule["eps"],
         tolerance=rule["tolerance"],
-        r_max=3 if quick else 4,
+        r_max=r_max or (3 if quick else 4),
         n_steps=40 if quick else 60,
         local_kwargs={"hidden": 32, "depth": 3, "spatial_layers": 2},
         global_kwargs={"hidden": 32, "levels": 2},
@@ -511,7 +514,22 @@ def main(argv=None) -> int:
         help="loop gas: the profiler's radius rule, e.g. absolute:0.001 (default relative:0.05)",
     )
     ap.add_argument("--no-sweep", action="store_true", help="loop gas: skip the window sweep")
+    ap.add_argument("--L", type=int, default=None, help="loop gas: torus side (default 10)")
+    ap.add_argument(
+        "--r-max",
+        type=int,
+        default=None,
+        help="loop gas: largest radius profiled and served by a local network (default 4)",
+    )
     a = ap.parse_args(argv)
+    if a.L is not None and a.L < 4:
+        ap.error(f"--L must be >= 4, got {a.L}")
+    L_eff = a.L or (8 if a.quick else 10)
+    if a.r_max is not None and not 1 <= a.r_max <= (L_eff - 2) // 2:
+        ap.error(
+            f"--r-max must be in [1, {(L_eff - 2) // 2}] for L = {L_eff} (region C at least one "
+            f"site wide), got {a.r_max}"
+        )
     _threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -530,6 +548,8 @@ def main(argv=None) -> int:
             sweep_size=a.sweep,
             rule=a.rule,
             do_sweep=not a.no_sweep,
+            L=a.L,
+            r_max=a.r_max,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
