@@ -22,3 +22,20 @@ def test_ising_markov_rejects_bad_options(argv, match, capsys):
         run.main(argv)
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--L", "3"], "--L must be >= 4, got 3"),
+        (["--L", "16", "--r-max", "8"], "--r-max must be in [1, 7] for L = 16"),
+        (["--r-max", "0"], "--r-max must be in [1, 4] for L = 10"),
+        (["--rule", "sideways:1"], "tolerance must be relative or absolute"),
+    ],
+)
+def test_profiler_study_rejects_bad_options(argv, match, capsys):
+    run = load_script("profiler/run.py")
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--only", "loopgas", *argv, "--out", "/tmp/never_written"])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
