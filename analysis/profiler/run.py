@@ -56,23 +56,34 @@ def _diff(a: float, ea: float, b: float, eb: float) -> dict:
     return {"difference": d, "stderr": e, "sigma": d / e if e > 0 else math.nan}
 
 
-def _train(models: dict, data, process, steps: int, seed: int, lr: float, batch: int) -> dict:
+def _train(
+    models: dict, data, process, steps: int, seed: int, lr: float, batch: int, grad_clip=None
+) -> dict:
+    """Train every model with the same settings and seed. ``failed``: a final loss no better
+    than the uniform prediction (ln 2 per binary site) marks a network that lost its training
+    (it happened once at a constant learning rate without ``grad_clip``)."""
     from latticediff.nn import train_denoiser
 
     out = {}
     for name, m in models.items():
         t0 = time.perf_counter()
         h = train_denoiser(
-            m, data, process, steps=steps, batch_size=batch, lr=lr, seed=seed, progress=False
-        )
+            m, data, process, steps=steps, batch_size=batch, lr=lr, seed=seed, progress=False,
+            grad_clip=grad_clip,
+        )  # fmt: skip
         tail = np.asarray(h.losses)[-max(1, steps // 10) :]
+        final = float(np.mean(tail)) if len(tail) else None
         out[name] = {
             "steps": steps,
-            "final_loss": float(np.mean(tail)) if len(tail) else None,
+            "grad_clip": grad_clip,
+            "final_loss": final,
+            "failed": bool(final is not None and final >= math.log(2) - 0.01),
             "n_params": int(sum(p.numel() for p in m.parameters())),
             "wall_s": time.perf_counter() - t0,
         }
-        print(f"  trained {name}: {out[name]['wall_s']:.0f} s, loss {out[name]['final_loss']}")
+        print(f"  trained {name}: {out[name]['wall_s']:.0f} s, loss {final}"
+              + ("  ** FAILED: no better than the uniform prediction **"
+                 if out[name]["failed"] else ""))  # fmt: skip
     return out
 
 
@@ -159,6 +170,7 @@ def run_loopgas(
     do_sweep=True,
     L=None,
     r_max=None,
+    grad_clip=None,
 ) -> dict:
     rule = rule or _rule("relative:0.05")
     import latticediff as ld
@@ -223,7 +235,9 @@ def run_loopgas(
     proc = rep.process_object()
     steps = train_steps or (150 if quick else 400)
     models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
-    training = _train(models, x[:n_train], proc, steps, seed, lr=2e-3, batch=32)
+    training = _train(
+        models, x[:n_train], proc, steps, seed, lr=2e-3, batch=32, grad_clip=grad_clip
+    )
 
     n, n_steps = (32, 40) if quick else (96, settings["n_steps"])
     sched = rep.hybrid_schedule(loc, glob)
@@ -280,6 +294,7 @@ def run_loopgas(
             f"{k} {v['defect_density']:.4f} ± {v['defect_density_stderr']:.4f}"
             for k, v in row.items()))  # fmt: skip
     verdict = {
+        "training_failed": sorted(k for k, v in training.items() if v["failed"]),
         "window_p": [float(proc.p(w)) for w in rep.window] if rep.window else None,
         "p_c_in_window": bool(rep.window and proc.p(rep.window[0]) <= P_C <= proc.p(rep.window[1])),
         "xi_peak_p": float(rep.points[int(np.nanargmax(rep.xi))].noise),
@@ -516,6 +531,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sweep", action="store_true", help="loop gas: skip the window sweep")
     ap.add_argument("--L", type=int, default=None, help="loop gas: torus side (default 10)")
     ap.add_argument(
+        "--grad-clip",
+        type=float,
+        default=None,
+        help="loop gas: clip every network's gradient norm to this value (train_denoiser)",
+    )
+    ap.add_argument(
         "--r-max",
         type=int,
         default=None,
@@ -524,6 +545,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.L is not None and a.L < 4:
         ap.error(f"--L must be >= 4, got {a.L}")
+    if a.grad_clip is not None and not (math.isfinite(a.grad_clip) and a.grad_clip > 0):
+        ap.error(f"--grad-clip must be a finite number > 0, got {a.grad_clip}")
     L_eff = a.L or (8 if a.quick else 10)
     if a.r_max is not None and not 1 <= a.r_max <= (L_eff - 2) // 2:
         ap.error(
@@ -550,6 +573,7 @@ def main(argv=None) -> int:
             do_sweep=not a.no_sweep,
             L=a.L,
             r_max=a.r_max,
+            grad_clip=a.grad_clip,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]

@@ -277,6 +277,7 @@ def train_denoiser(
     device: str | None = "cpu",
     t_sampler: float | Callable | None = None,
     weight_decay: float = 1e-2,
+    grad_clip: float | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
@@ -295,6 +296,11 @@ def train_denoiser(
     process : BitFlip, UniformResample or GaussianPath
     steps : total number of optimisation steps (including those done before a resume).
     batch_size, lr, weight_decay : AdamW settings (constant learning rate).
+    grad_clip : None (default) or a number > 0: the gradient's global norm is clipped to it
+        before each step (``torch.nn.utils.clip_grad_norm_``). At a constant learning rate a
+        rare large gradient can throw a trained network into a dead state (measured: a loop-gas
+        U-Net at L = 16 trained to 0.455 nats per edge for 3600 steps, then jumped to 9.3 and
+        stayed at ln 2, the uniform prediction); clipping bounds each step.
     seed : the whole run's randomness (batch indices, times, noise) derives from (seed, step).
         Parameter initialisation is the model's own (build it with ``seed=``).
     device : "cpu" (default), "cuda", or None for CUDA when available. Noise is always drawn
@@ -324,6 +330,13 @@ def train_denoiser(
         raise ParameterError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(f"seed must be an integer >= 0, got {seed!r}")
+    if grad_clip is not None and not (
+        isinstance(grad_clip, int | float)
+        and not isinstance(grad_clip, bool)
+        and math.isfinite(grad_clip)
+        and grad_clip > 0
+    ):
+        raise ParameterError(f"grad_clip must be None or a finite number > 0, got {grad_clip!r}")
     data, discrete = _check_model_data(model, data, process)
     if getattr(model, "embed", None) is None and (t_sampler is None or callable(t_sampler)):
         raise ParameterError(
@@ -348,6 +361,7 @@ def train_denoiser(
         "batch_size": batch_size,
         "lr": float(lr),
         "weight_decay": float(weight_decay),
+        "grad_clip": None if grad_clip is None else float(grad_clip),
         "model": _arch(model),
         "process": process.to_dict(),
         "t_sampler": _sampler_id(t_sampler),
@@ -414,6 +428,8 @@ def train_denoiser(
             loss = _per_sample_loss(model, process, discrete, out, x0, z, t, x_t).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
             opt.step()
             losses[step] = float(loss.detach())
             bar.update(1)

@@ -59,6 +59,26 @@ def test_training_is_deterministic_under_seed():
     assert np.all(np.isfinite(runs[0][1])) and runs[0][1].shape == (15,)
 
 
+def test_grad_clip_bounds_the_step_and_is_inert_when_loose():
+    """A huge clip norm never binds: bitwise the run without clipping. A tiny one binds at
+    every step: AdamW's update is scale-free except for its eps, so gradients clipped to 1e-12
+    move the weights far less."""
+    data, bf = _spins(), BitFlip(gamma=1.0)
+    w0 = _weights(LocalDenoiser(1, 1, 2, hidden=8, depth=2, seed=0))
+    moved = {}
+    for clip in (None, 1e9, 1e-12):
+        net = LocalDenoiser(1, 1, 2, hidden=8, depth=2, seed=0)
+        hist = train_denoiser(net, data, bf, steps=10, seed=3, grad_clip=clip, **KW)
+        w = _weights(net)
+        moved[clip] = (w, sum(float((w[k] - w0[k]).abs().sum()) for k in w), hist.losses)
+    assert _same(moved[None][0], moved[1e9][0])
+    assert np.array_equal(moved[None][2], moved[1e9][2])
+    assert 0 < moved[1e-12][1] < 0.1 * moved[None][1]
+    for bad in (0, -1.0, float("nan"), True, "1"):
+        with pytest.raises(ParameterError, match="grad_clip must be None or a finite number"):
+            train_denoiser(LocalDenoiser(1, 1, 2), data, bf, steps=1, grad_clip=bad, **KW)
+
+
 class _CrashingSampler:
     """Uniform times that raise on a given call, to simulate a killed run."""
 
