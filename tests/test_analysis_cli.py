@@ -40,3 +40,11 @@ def test_profiler_study_rejects_bad_options(argv, match, capsys):
         run.main(["--only", "loopgas", *argv, "--out", "/tmp/never_written"])
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
+
+
+def test_parity_features_rejects_a_bad_device(capsys):
+    run = load_script("loopgas_denoisers/parity_features.py")
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--device", "tpu", "--out", "/tmp/never_written"])
+    assert exc.value.code == 2
+    assert "--device must be cpu or cuda, got 'tpu'" in capsys.readouterr().err

@@ -48,15 +48,17 @@ GEN_N, GEN_STEPS = 64, 100
 N_REFERENCE = 400
 
 
-def train(net, data, process, steps, seed_offset):
+def train(net, data, process, steps, seed_offset, device="cpu"):
     """run.py's budget split: 3/4 of the steps at lr 2e-3, 1/4 at 4e-4; same t sampler."""
     ts = PMixture(process)
     s1 = int(round(0.75 * steps))
     t0 = time.perf_counter()
     train_denoiser(net, data, process, steps=s1, batch_size=32, lr=2e-3,
-                        seed=1000 + seed_offset, t_sampler=ts, progress=False)  # fmt: skip
+                        seed=1000 + seed_offset, t_sampler=ts, progress=False,
+                        device=device)  # fmt: skip
     h2 = train_denoiser(net, data, process, steps=steps - s1, batch_size=32, lr=4e-4,
-                        seed=2000 + seed_offset, t_sampler=ts, progress=False)  # fmt: skip
+                        seed=2000 + seed_offset, t_sampler=ts, progress=False,
+                        device=device)  # fmt: skip
     tail = h2.losses[-max(1, (steps - s1) // 5) :]
     return {"train_wall_s": time.perf_counter() - t0, "final_train_loss": float(np.mean(tail))}
 
@@ -66,9 +68,14 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=1000, help="training steps per model")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--out", default=str(HERE / "out"), help="output folder")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: training and sampling")
     args = ap.parse_args(argv)
     if args.steps < 4:
         ap.error(f"--steps must be >= 4, got {args.steps}")
+    if args.device not in ("cpu", "cuda"):
+        ap.error(f"--device must be cpu or cuda, got {args.device!r}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: CUDA is not available on this machine")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +93,10 @@ def main(argv=None) -> int:
     }
     training = {}
     for name, net in models.items():
-        training[name] = {**train(net, data, process, args.steps, 0), "n_params": net.n_params()}
+        training[name] = {
+            **train(net, data, process, args.steps, 0, args.device),
+            "n_params": net.n_params(),
+        }
         print(f"trained {name}: {training[name]}", flush=True)
 
     t_lo, t_hi = (float(process.t_of_p(q)) for q in window_p)
@@ -104,7 +114,8 @@ def main(argv=None) -> int:
     gen, reports = {}, {}
     for name, sched in schedules.items():
         x, rep = sample_discrete(sched, process, (L, L), GEN_N, n_steps=GEN_STEPS,
-                                 seed=SEEDS["generate"], dtype=np.uint8)  # fmt: skip
+                                 seed=SEEDS["generate"], dtype=np.uint8,
+                                 device=args.device)  # fmt: skip
         q = loopgas_quality(x, ref)
         reports[name] = rep
         gen[name] = {
@@ -127,6 +138,7 @@ def main(argv=None) -> int:
         "generation": {"n_samples": GEN_N, "n_steps": GEN_STEPS, "schedules": gen},
         "training": training,
         "threads": args.threads,
+        "device": args.device,
     }
     name = "parity_features.json" if args.steps == 1000 else f"parity_features_{args.steps}.json"
     tmp = out / (name + ".tmp")
