@@ -32,6 +32,7 @@ def test_ising_markov_rejects_bad_options(argv, match, capsys):
         (["--r-max", "0"], "--r-max must be in [1, 4] for L = 10"),
         (["--rule", "sideways:1"], "tolerance must be relative or absolute"),
         (["--grad-clip", "0"], "--grad-clip must be a finite number > 0"),
+        (["--device", "tpu"], "invalid choice: 'tpu'"),
     ],
 )
 def test_profiler_study_rejects_bad_options(argv, match, capsys):

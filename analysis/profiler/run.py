@@ -57,7 +57,15 @@ def _diff(a: float, ea: float, b: float, eb: float) -> dict:
 
 
 def _train(
-    models: dict, data, process, steps: int, seed: int, lr: float, batch: int, grad_clip=None
+    models: dict,
+    data,
+    process,
+    steps: int,
+    seed: int,
+    lr: float,
+    batch: int,
+    grad_clip=None,
+    device: str = "cpu",
 ) -> dict:
     """Train every model with the same settings and seed. ``failed``: a final loss no better
     than the uniform prediction (ln 2 per binary site) marks a network that lost its training
@@ -69,7 +77,7 @@ def _train(
         t0 = time.perf_counter()
         h = train_denoiser(
             m, data, process, steps=steps, batch_size=batch, lr=lr, seed=seed, progress=False,
-            grad_clip=grad_clip,
+            grad_clip=grad_clip, device=device,
         )  # fmt: skip
         tail = np.asarray(h.losses)[-max(1, steps // 10) :]
         final = float(np.mean(tail)) if len(tail) else None
@@ -78,6 +86,7 @@ def _train(
             "grad_clip": grad_clip,
             "final_loss": final,
             "failed": bool(final is not None and final >= math.log(2) - 0.01),
+            "device": device,
             "n_params": int(sum(p.numel() for p in m.parameters())),
             "wall_s": time.perf_counter() - t0,
         }
@@ -171,6 +180,8 @@ def run_loopgas(
     L=None,
     r_max=None,
     grad_clip=None,
+    device="cpu",
+    threads=1,
 ) -> dict:
     rule = rule or _rule("relative:0.05")
     import latticediff as ld
@@ -191,7 +202,8 @@ def run_loopgas(
         path="bitflip",
         p=ps,
         radii=list(range(1, (r_max or (3 if quick else 4)) + 1)),
-        estimator_options={"n_samples": 16 if quick else 64, "n_threads": 1},
+        # results do not depend on n_threads (syndrome_cmi); more threads on a bigger machine
+        estimator_options={"n_samples": 16 if quick else 64, "n_threads": threads},
         eps=rule["eps"],
         tolerance=rule["tolerance"],
         r_max=r_max or (3 if quick else 4),
@@ -236,8 +248,9 @@ def run_loopgas(
     steps = train_steps or (150 if quick else 400)
     models = {f"local r={r}": mm for r, mm in loc.items()} | {"global": glob}
     training = _train(
-        models, x[:n_train], proc, steps, seed, lr=2e-3, batch=32, grad_clip=grad_clip
-    )
+        models, x[:n_train], proc, steps, seed, lr=2e-3, batch=32, grad_clip=grad_clip,
+        device=device,
+    )  # fmt: skip
 
     n, n_steps = (32, 40) if quick else (96, settings["n_steps"])
     sched = rep.hybrid_schedule(loc, glob)
@@ -531,6 +544,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sweep", action="store_true", help="loop gas: skip the window sweep")
     ap.add_argument("--L", type=int, default=None, help="loop gas: torus side (default 10)")
     ap.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="loop gas: where the networks train (sampling uses CUDA whenever it is available)",
+    )
+    ap.add_argument(
         "--grad-clip",
         type=float,
         default=None,
@@ -574,6 +593,8 @@ def main(argv=None) -> int:
             L=a.L,
             r_max=a.r_max,
             grad_clip=a.grad_clip,
+            device=a.device,
+            threads=a.threads,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
