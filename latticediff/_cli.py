@@ -90,6 +90,9 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--r-max", type=int, default=None)
     pr.add_argument("--max-rel-err", type=float, default=0.5)
     pr.add_argument("--snr", type=float, default=3.0)
+    pr.add_argument(
+        "--tail", default="local", help="local or global: who serves the steps below the window"
+    )
     pr.add_argument("--n-steps", type=int, default=100, help="reverse steps for the prediction")
     pr.add_argument("--gamma", type=float, default=None, help="rate of the discrete paths")
     pr.add_argument("--key", default=None, help="data set name inside an HDF5/.npz file")
@@ -275,6 +278,7 @@ def _cmd_profile(a) -> int:
         r_max=a.r_max,
         max_rel_err=a.max_rel_err,
         snr=a.snr,
+        tail=a.tail,
         n_steps=a.n_steps,
         gamma=a.gamma,
         key=a.key,

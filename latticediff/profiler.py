@@ -39,7 +39,9 @@ pushes it along a forward process and, at every time ``t`` of a grid,
      process's natural coordinate: the keep coefficient ``u(t)`` for discrete processes, t for
      Gaussian paths; the first cell starts at t = 0, the last ends at t_max). The window runs
      from the lower edge of the first global cell to the upper edge of the last one (global
-     cells are joined: grid points between them are global too).
+     cells are joined: grid points between them are global too). With ``tail="global"`` the
+     global network also serves every step below the window, down to t = 0 (the sampler's
+     low-noise end; see :func:`profile_locality`).
 
 4. predicts the compute of the hybrid sampler relative to all-global over ``n_steps`` reverse
    steps on the sampler's default time grid (:func:`latticediff.nn.sampling.default_times`):
@@ -441,6 +443,7 @@ class LocalityProfile:
     wall_s: float = 0.0
     snr: float = 3.0
     negative_cmi: str = "global"
+    tail: str = "local"
 
     # --- views
 
@@ -490,7 +493,8 @@ class LocalityProfile:
         rads = list(self.radius_schedule)
         if self.window is not None:  # everything between the first and last global cell
             glob = [i for i, r in enumerate(rads) if r is None]
-            for i in range(glob[0], glob[-1] + 1):
+            # tail="global": also every cell below the window, down to t = 0
+            for i in range(0 if self.tail == "global" else glob[0], glob[-1] + 1):
                 rads[i] = None
         for i, r in enumerate(rads):
             lo, hi = float(b[i]), float(b[i + 1])
@@ -666,6 +670,7 @@ class LocalityProfile:
                 "max_rel_err": self.max_rel_err,
                 "snr": self.snr,
                 "negative_cmi": self.negative_cmi,
+                "tail": self.tail,
                 "boundaries": list(self.boundaries),
                 "rules": self.rules,
                 "points": [p.to_dict() for p in self.points],
@@ -705,6 +710,7 @@ class LocalityProfile:
             wall_s=float(d.get("wall_s", 0.0)),
             snr=float(d.get("snr", 3.0)),
             negative_cmi=str(d.get("negative_cmi", "global")),
+            tail=str(d.get("tail", "local")),
         )
 
     @classmethod
@@ -815,7 +821,10 @@ class LocalityProfile:
             rows.append(f"{p.t:>9.4g} {p.noise:>8.4g} {xi:>14} {r:>6}  {p.reason}")
         w = "none" if self.window is None else f"({self.window[0]:.4g}, {self.window[1]:.4g}]"
         pr = self.predicted
-        rows.append(f"global window: t in {w}")
+        rows.append(
+            f"global window: t in {w}"
+            + (" and the tail below it (tail='global')" if self.tail == "global" else "")
+        )
         rows.append(
             f"predicted FLOPs: {pr['fraction_of_global']:.3f} x all-global over "
             f"{pr['n_steps']} steps ({pr['steps_global']} global)"
@@ -989,7 +998,7 @@ def _radius_rule(
     return r, why
 
 
-def _rules_text(*, eps, tolerance, r_min, r_max, max_rel_err, snr, negative_cmi) -> dict:
+def _rules_text(*, eps, tolerance, r_min, r_max, max_rel_err, snr, negative_cmi, tail) -> dict:
     rad = (
         f"r(t) = max(r_min, ceil(xi ln(1/eps))) with eps = {eps} (the fitted CMI falls to a "
         "fraction eps of its amplitude gamma)"
@@ -1020,6 +1029,12 @@ def _rules_text(*, eps, tolerance, r_min, r_max, max_rel_err, snr, negative_cmi)
             "discrete processes, in t for Gaussian paths; first cell from 0, last to t_max); "
             "the window runs from the lower edge of the first global cell to the upper edge of "
             "the last (cells between are global too)"
+        ),
+        "tail": (
+            "tail='global': the global network also serves every step below the window, down "
+            "to t = 0 (the sampler's low-noise end), the window itself is unchanged"
+            if tail == "global"
+            else "tail='local': below the window r(t) applies"
         ),
     }
 
@@ -1162,6 +1177,7 @@ def profile_locality(
     max_rel_err: float = 0.5,
     snr: float = 3.0,
     negative_cmi: str = "global",
+    tail: str = "local",
     n_steps: int = 100,
     gamma: float | None = None,
     local_kwargs: dict | None = None,
@@ -1197,6 +1213,12 @@ def profile_locality(
     negative_cmi : "global" (default): a grid point where some radius has a CMI below
         ``-snr`` standard errors (a failed estimate: the true CMI is >= 0) is global, since its
         locality is not established; "ignore": such values count as unresolved.
+    tail : "local" (default): below the window r(t) applies; "global": the global network also
+        serves every step below the window, down to t = 0. The CMI of the data says nothing
+        about the states a reverse chain visits at low noise: on the loop gas, trained local
+        networks let far-apart vertex defects accumulate there that only a global step removes
+        (L = 10 and L = 16, ``analysis/profiler``), while on MNIST a local tail matched
+        all-global. The window itself is the same for both.
     n_steps : reverse steps for the compute prediction.
     local_kwargs, global_kwargs : the architecture of the cost model,
         ``LocalDenoiser(r, **local_kwargs)`` and ``GlobalDenoiser(**global_kwargs)`` (defaults
@@ -1272,6 +1294,7 @@ def profile_locality(
             max_rel_err=max_rel_err,
             snr=snr,
             negative_cmi=negative_cmi,
+            tail=tail,
         )
     )
     if not _is_int(n_steps) or n_steps < 1:
@@ -1330,6 +1353,7 @@ def profile_locality(
         max_rel_err=float(max_rel_err),
         snr=float(snr),
         negative_cmi=negative_cmi,
+        tail=tail,
     )
     rep = _build(info, process, pdict, est, radii, raw, rules, cost, n_steps)
     object.__setattr__(rep, "wall_s", time.perf_counter() - t0)
@@ -1348,7 +1372,7 @@ def _build(info, process, pdict, est, radii, raw, rules, cost, n_steps) -> Local
         if not (np.all(s == 0) or np.all(s > 0)):  # exact zeros beside estimates: floor them
             sf = np.where(s > 0, s, float(s[s > 0].min()))
         fit = fit_markov_length(radii, v, sf, snr=rules["snr"], r_min=radii[0])
-        r, why = _radius_rule(radii, v, sf, fit, **{k: rules[k] for k in _RULE_KEYS})
+        r, why = _radius_rule(radii, v, sf, fit, **{k: rules[k] for k in _RULE_KEYS[:-1]})
         points.append(
             LocalityPoint(
                 t=float(tv),
@@ -1390,12 +1414,14 @@ def _build(info, process, pdict, est, radii, raw, rules, cost, n_steps) -> Local
         rules=_rules_text(**rules),
         snr=rules["snr"],
         negative_cmi=rules["negative_cmi"],
+        tail=rules["tail"],
     )
     object.__setattr__(rep, "predicted", rep.predicted_fraction(n_steps=n_steps))
     return rep
 
 
-_RULE_KEYS = ("eps", "tolerance", "r_min", "r_max", "max_rel_err", "snr", "negative_cmi")
+# the last one, tail, acts on the schedule only (not on r(t) at a grid point)
+_RULE_KEYS = ("eps", "tolerance", "r_min", "r_max", "max_rel_err", "snr", "negative_cmi", "tail")
 
 
 def _check_rules(d: dict) -> None:
@@ -1411,6 +1437,8 @@ def _check_rules(d: dict) -> None:
         raise ParameterError(f"r_min must be an integer >= 0, got {r_min!r}")
     if not _is_int(r_max) or r_max < r_min:
         raise ParameterError(f"r_max must be an integer >= r_min = {r_min}, got {r_max!r}")
+    if d["tail"] not in ("local", "global"):
+        raise ParameterError(f"tail must be 'local' or 'global', got {d['tail']!r}")
     if d["negative_cmi"] not in ("global", "ignore"):
         raise ParameterError(
             f"negative_cmi must be 'global' or 'ignore', got {d['negative_cmi']!r}"

@@ -130,6 +130,36 @@ def test_reschedule_reuses_measurements(loopgas_profile):
         rep.reschedule(bogus=1)
 
 
+def test_global_tail_serves_every_step_below_the_window():
+    from latticediff.nn import GlobalDenoiser, LocalDenoiser
+    from latticediff.profiler import _EXAMPLE
+
+    rep = LocalityProfile.from_dict(_EXAMPLE)  # window (0.1, 0.3], r(t) = 1 below it
+    assert rep.tail == "local" and "tail" not in _EXAMPLE  # older reports read as "local"
+    tg, tl = rep.reschedule(tail="global"), rep.reschedule(tail="local")
+    assert tg.window == tl.window == rep.window
+    assert [p.cmi for p in tg.points] == [p.cmi for p in rep.points]
+    segs = [(s["t_lo"], s["t_hi"], s["kind"]) for s in tg.schedule_dict()["segments"]]
+    assert segs == [(0.0, 0.3, "global"), (0.3, 1.0, "local")]
+    # the prediction counts the tail's steps as global
+    assert (tl.predicted["steps_global"], tg.predicted["steps_global"]) == (4, 6)
+    assert tg.predicted["fraction_of_global"] > tl.predicted["fraction_of_global"]
+    loc = [LocalDenoiser(r, 1, 1, hidden=2, prediction="x0") for r in (1, 2, 3)]
+    glob = GlobalDenoiser(1, 1, hidden=2, prediction="x0")
+    assert (
+        repr(tg.hybrid_schedule(loc, glob)) == "HybridSchedule([0, 0.3] global, (0.3, 1] local r=3)"
+    )
+    d = json.loads(tg.to_json())
+    assert d["tail"] == "global" and LocalityProfile.from_dict(d).tail == "global"
+    assert "t = 0" in tg.rules["tail"] and "the tail below it" in tg.summary()
+    # no window: nothing to extend
+    none = rep.reschedule(r_max=3, eps=0.5, tail="global")
+    if none.window is None:
+        assert all(s["kind"] == "local" for s in none.schedule_dict()["segments"])
+    with pytest.raises(ParameterError, match="tail must be 'local' or 'global'"):
+        rep.reschedule(tail="everywhere")
+
+
 # ---------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------
 # the loop gas end to end (syndrome, detected from the HDF5 model)
@@ -285,6 +315,7 @@ def test_load_mnist_dir(mnist_dir):
         ({"path": "bitflip", "eps": 2.0}, "eps must be"),
         ({"path": "bitflip", "t": [0.1], "p": [0.1]}, "not both"),
         ({"path": "bitflip", "estimator_options": {"bogus": 1}}, "bogus"),
+        ({"path": "bitflip", "tail": "both"}, "tail must be 'local' or 'global', got 'both'"),
     ],
 )
 def test_bad_options(loopgas_file, kw, needle):
@@ -358,6 +389,7 @@ def test_cli_profile(capsys, tmp_path, loopgas_file):
         (["{lg}", "--path", "bitflip", "--estimator-options", "{bad"], "not valid JSON"),
         (["{lg}", "--path", "bitflip", "--radii", "1", "x"], "invalid int value"),
         (["{lg}"], "required: --path"),
+        (["{lg}", "--path", "bitflip", "--tail", "both"], "tail must be 'local' or 'global'"),
     ],
 )
 def test_cli_profile_errors(capsys, tmp_path, loopgas_file, extra, needle):

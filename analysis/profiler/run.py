@@ -182,6 +182,7 @@ def run_loopgas(
     grad_clip=None,
     device="cpu",
     threads=1,
+    tail="local",
 ) -> dict:
     rule = rule or _rule("relative:0.05")
     import latticediff as ld
@@ -206,6 +207,7 @@ def run_loopgas(
         estimator_options={"n_samples": 16 if quick else 64, "n_threads": threads},
         eps=rule["eps"],
         tolerance=rule["tolerance"],
+        tail=tail,
         r_max=r_max or (3 if quick else 4),
         n_steps=40 if quick else 60,
         local_kwargs={"hidden": 32, "depth": 3, "spatial_layers": 2},
@@ -219,8 +221,8 @@ def run_loopgas(
 
         rep = LocalityProfile.from_json(prof_json)
         print(f"profile read from {prof_json}")
-        if (rep.tolerance, rep.eps) != (settings["tolerance"], settings["eps"]):
-            rep = rep.reschedule(tolerance=settings["tolerance"], eps=settings["eps"])
+        if (rep.tolerance, rep.eps, rep.tail) != (settings["tolerance"], settings["eps"], tail):
+            rep = rep.reschedule(tolerance=settings["tolerance"], eps=settings["eps"], tail=tail)
     else:
         rep = profile_locality(h5, **settings, progress=True)
     rep.to_json(prof_json)
@@ -544,6 +546,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sweep", action="store_true", help="loop gas: skip the window sweep")
     ap.add_argument("--L", type=int, default=None, help="loop gas: torus side (default 10)")
     ap.add_argument(
+        "--tail",
+        choices=("local", "global"),
+        default="local",
+        help="loop gas: who serves the steps below the window (profile_locality tail)",
+    )
+    ap.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
@@ -595,6 +603,7 @@ def main(argv=None) -> int:
             grad_clip=a.grad_clip,
             device=a.device,
             threads=a.threads,
+            tail=a.tail,
         )["verdict"]
     if a.only in (None, "mnist"):
         summary["mnist"] = run_mnist(out, a.quick, a.seed, Path(a.mnist), a.threads)["verdict"]
