@@ -794,8 +794,12 @@ class LocalityProfile:
             hi = min(hi, self.t_max if math.isfinite(self.t_max) else hi)
             xl = float(_noise_level(proc, lo))
             xh = float(_noise_level(proc, hi)) if math.isfinite(hi) else x.max()
+            x0 = float(_noise_level(proc, 0.0))
             for a in ax[1:]:
                 a.axvspan(xl, xh, color="C3", alpha=0.15, lw=0, label="global window")
+                if self.tail == "global":  # the steps below the window, global too
+                    a.axvspan(x0, xl, color="C3", alpha=0.06, lw=0, hatch="//",
+                              label="global tail")  # fmt: skip
         ax[2].legend(fontsize=7)
         ax[1].legend(fontsize=7) if self.window is not None else None
         if title:
