@@ -1093,15 +1093,15 @@ def _evaluate(nets, data, sample_ids, swaps=None) -> np.ndarray:
             s = torch.from_numpy(np.repeat(ids, V)).to(dev)
             v = torch.arange(V, device=dev).repeat(m)
             win, tgt = _windows(data, s, v)
-            if any(sw is not None for sw in swaps):
-                s2 = torch.from_numpy(np.repeat(partners[lo : lo + m], V)).to(dev)
-                win2, _ = _windows(data, s2, v)
+            mixed = {}  # swap -> windows whose offsets >= swap come from the partner
             for k, (net, j) in enumerate(nets):
-                x = (
-                    win
-                    if swaps[k] is None
-                    else torch.cat([win[:, : swaps[k]], win2[:, swaps[k] :]], 1)
-                )
+                x, sw = win, swaps[k]
+                if sw is not None:
+                    if sw not in mixed:
+                        s2 = torch.from_numpy(np.repeat(partners[lo : lo + m], V)).to(dev)
+                        rows = np.full(len(s), sw, dtype=np.int64)
+                        mixed[sw] = _windows(data, s, v, partner=(s2, rows))[0]
+                    x = mixed[sw]
                 ce = F.cross_entropy(net.mask_logits(j, x).double(), tgt, reduction="none")
                 out[k, lo : lo + m] = ce.view(m, V).mean(dim=1).cpu().numpy()
     return out
