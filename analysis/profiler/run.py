@@ -124,13 +124,18 @@ def _compute_check(rep, cr_h, cr_g, glob, n_steps, loc=None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def loopgas_side(quick: bool, L: int | None = None) -> int:
+    """The loop-gas torus side: ``L``, else 8 (quick) or 10."""
+    return L or (8 if quick else 10)
+
+
 def loopgas_data(quick: bool, seed: int, L: int | None = None):
     """The study's loop-gas samples: ``(model, samples, n_train)``; the first ``n_train`` train
     the networks, the rest are the Monte Carlo reference (also used by defect_trajectory.py).
     ``L``: the torus side (default 8 quick, 10 full)."""
     import latticediff as ld
 
-    m = ld.LoopGas(L=L or (8 if quick else 10), x=1.0)
+    m = ld.LoopGas(L=loopgas_side(quick, L), x=1.0)
     n_train, n_ref = (800, 128) if quick else (6000, 256)
     return m, ld.sample(m, n_samples=n_train + n_ref, seed=seed), n_train
 
@@ -574,7 +579,7 @@ def main(argv=None) -> int:
         ap.error(f"--L must be >= 4, got {a.L}")
     if a.grad_clip is not None and not (math.isfinite(a.grad_clip) and a.grad_clip > 0):
         ap.error(f"--grad-clip must be a finite number > 0, got {a.grad_clip}")
-    L_eff = a.L or (8 if a.quick else 10)
+    L_eff = loopgas_side(a.quick, a.L)
     if a.r_max is not None and not 1 <= a.r_max <= (L_eff - 2) // 2:
         ap.error(
             f"--r-max must be in [1, {(L_eff - 2) // 2}] for L = {L_eff} (region C at least one "
