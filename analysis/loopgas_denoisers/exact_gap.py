@@ -11,6 +11,7 @@ r = 1, 2; ``run.py``), on a larger torus, to larger r and on more samples.
 
     python analysis/loopgas_denoisers/exact_gap.py                 # L = 24, r = 1..8, ~30 min
     python analysis/loopgas_denoisers/exact_gap.py --quick --out /tmp/g   # L = 12, ~1 min
+    python analysis/loopgas_denoisers/exact_gap.py --plan large --threads 14  # L = 32, r <= 10
 
 Method: ``n`` exact loop-gas samples (``ld.sample``), 4 well-separated sites each; one uniform
 per edge shared by every p (``e = u < p``), so the curves are smooth in p; Delta averaged over
@@ -64,6 +65,15 @@ PLANS = {
         fit_from=3,
     ),
     "quick": dict(L=12, radii=[1, 2, 3, 4], p=[0.06, 0.08, 0.10, 0.12, 0.14], n=12, fit_from=2),
+    # one device call (gpu_run.sh; the Pfaffians run in parallel over samples on its CPU cores):
+    # r up to 10 on a torus that leaves C 11 sites wide, p on the peak region only
+    "large": dict(
+        L=32,
+        radii=list(range(1, 11)),
+        p=[round(0.06 + 0.01 * k, 2) for k in range(10)],
+        n=160,
+        fit_from=3,
+    ),
 }
 
 
@@ -241,6 +251,12 @@ def figure(plan: dict, res: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="L = 12, r <= 4, 12 samples")
+    ap.add_argument(
+        "--plan",
+        choices=sorted(PLANS),
+        default=None,
+        help="full (default), quick, or large (L = 32, r <= 10: exact_gap_large.*, for many cores)",
+    )
     ap.add_argument("--n", type=int, default=None, help="samples (default: the plan's)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--n-boot", type=int, default=400)
@@ -253,7 +269,9 @@ def main(argv=None) -> int:
         ap.error(f"--n-boot must be >= 10, got {a.n_boot}")
     if a.threads < 1:
         ap.error(f"--threads must be >= 1, got {a.threads}")
-    plan = dict(PLANS["quick" if a.quick else "full"])
+    name = a.plan or ("quick" if a.quick else "full")
+    plan = dict(PLANS[name])
+    stem = "exact_gap_large" if name == "large" else "exact_gap"  # keep full's outputs apart
     if a.n is not None:
         plan["n"] = a.n
     import numba
@@ -264,7 +282,7 @@ def main(argv=None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     L, n = plan["L"], plan["n"]
     key = json.dumps({**plan, "seed": a.seed}, sort_keys=True)
-    cache = a.out / "exact_gap.npz"
+    cache = a.out / f"{stem}.npz"
     D = np.full((len(plan["radii"]), len(plan["p"]), n), np.nan)
     if cache.exists():
         with np.load(cache) as f:
@@ -279,7 +297,7 @@ def main(argv=None) -> int:
             continue
         t0 = time.perf_counter()
         D[:, k] = gaps_at(p, x, u, sites, plan["radii"])
-        tmp = a.out / "exact_gap.tmp.npz"
+        tmp = a.out / f"{stem}.tmp.npz"
         np.savez(tmp, D=D, key=np.array(key))
         os.replace(tmp, cache)
         print(
@@ -295,10 +313,10 @@ def main(argv=None) -> int:
         **res,
         "wall_s_this_call": time.perf_counter() - t_all,
     }
-    tmp = a.out / "exact_gap.json.tmp"
+    tmp = a.out / f"{stem}.json.tmp"
     tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, a.out / "exact_gap.json")
-    figure(plan, res, a.out / "exact_gap.png")
+    os.replace(tmp, a.out / f"{stem}.json")
+    figure(plan, res, a.out / f"{stem}.png")
     for q in res["peaks"]:
         e = q["p_peak_stderr"]
         print(

@@ -150,6 +150,24 @@ PLANS = {
         window_frac=0.5,
     ),
 }
+# A device budget (one H100 call, see gpu_run.sh): 16x the training samples of "full"
+# (4000 steps at batch 128), a wider network, vertex parities as an input of every model (they
+# halve the global sampler's defects at equal budget, parity_features.py) and gradient clipping
+# (an unclipped U-Net diverged late in a long run, analysis/profiler/README.md); 4x the held-out
+# samples and 8x the generated sample-steps. The exact references are those of "full".
+PLANS["gpu"] = dict(
+    PLANS["full"],
+    n_train=100000,
+    steps=3000,
+    anneal_steps=1000,
+    batch=128,
+    hidden=64,
+    features="vertex_parity",
+    grad_clip=1.0,
+    n_eval=2048,
+    gen_n=256,
+    gen_steps=200,
+)
 SEEDS = dict(
     train_data=101,
     test_data=102,
@@ -246,16 +264,23 @@ def local_posterior(r: int, p: float, y: np.ndarray, sites, table=None) -> np.nd
     """
     from latticediff.systems import LoopGas
 
-    n_idx, i0, j0 = sites
+    n_idx, i0, j0 = (np.asarray(v) for v in sites)
     L = y.shape[-1]
     if r > 2:
-        out = np.empty((len(n_idx), 4))
-        for k in range(len(n_idx)):
-            mask = np.zeros((L, L), bool)
-            mask[np.ix_((i0[k] + np.arange(-r, r + 1)) % L, (j0[k] + np.arange(-r, r + 1)) % L)] = 1
-            one = ([n_idx[k]], [i0[k]], [j0[k]])
-            out[k] = _posterior_from_pfaffians(p, y, one, mask)[0]
-        return out
+        # Translate every sample so that its site sits at (c, c): one window mask then serves all
+        # sites, and the Pfaffians run as one batch (parallel over samples) instead of one call
+        # per site. A torus translation maps the loop gas and the noise onto themselves.
+        c = L // 2
+        a = np.arange(L)
+        rows = (a[None, :] + (i0 - c)[:, None]) % L  # (m, L): new row a <- old row a + i0 - c
+        cols = (a[None, :] + (j0 - c)[:, None]) % L
+        yc = y[n_idx[:, None, None, None], np.arange(2)[None, :, None, None],
+               rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
+        mask = np.zeros((L, L), bool)
+        w = (c + np.arange(-r, r + 1)) % L  # wraps (covers the torus) when 2 r + 1 >= L
+        mask[np.ix_(w, w)] = True
+        m = len(n_idx)
+        return _posterior_from_pfaffians(p, yc, (np.arange(m), np.full(m, c), np.full(m, c)), mask)
     if table is None:
         table = local_syndrome_table(r, p)
     par = LoopGas.vertex_parity(y[n_idx])
@@ -430,13 +455,18 @@ def build_models(plan: dict, seed: int = 0) -> dict:
     from latticediff.nn import GlobalDenoiser, LocalDenoiser
 
     h = plan["hidden"]
+    # vertex parities as extra input channels (plans that set "features"); a parity-aware local
+    # model is still strictly radius r: its convolutions reach r - 1, the parities one more
+    feat = {"input_features": plan["features"]} if plan.get("features") else {}
     models = {}
     for r in plan["radii"]:
         # r stacked 3x3 convolutions (radius exactly r), then per-site layers
         models[f"r={r}"] = LocalDenoiser(
-            r, 2, 4, hidden=h, depth=max(r, 2) + 1, spatial_layers=r, seed=seed + r
+            r, 2, 4, hidden=h, depth=max(r, 2) + 1, spatial_layers=r, seed=seed + r, **feat
         )
-    models["global"] = GlobalDenoiser(2, 4, hidden=h, levels=plan["global_levels"], seed=seed)
+    models["global"] = GlobalDenoiser(
+        2, 4, hidden=h, levels=plan["global_levels"], seed=seed, **feat
+    )
     return models
 
 
@@ -459,6 +489,7 @@ def train_all(models, data, process, plan, device, log) -> dict:
             device=device,
             t_sampler=ts,
             progress=False,
+            grad_clip=plan.get("grad_clip"),
         )
         h2 = train_denoiser(
             net,
@@ -471,6 +502,7 @@ def train_all(models, data, process, plan, device, log) -> dict:
             device=device,
             t_sampler=ts,
             progress=False,
+            grad_clip=plan.get("grad_clip"),
         )
         wall = time.perf_counter() - t0
         tail = h2.losses[-max(1, plan["anneal_steps"] // 5) :]
@@ -1125,6 +1157,18 @@ def main(argv=None) -> int:
         default=None,
         help="cache trained weights here (a rerun with the same plan skips training)",
     )
+    ap.add_argument(
+        "--trained-on",
+        default=None,
+        help="load the --models-dir weights trained on this device (e.g. cuda: trained on a "
+        "GPU, evaluated here); default: --device",
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the stages already in out/results.json (same plan) and run the missing ones, "
+        "e.g. the exact references after a --no-exact run on a GPU machine",
+    )
     ap.add_argument("--plot-only", action="store_true", help="redraw figures from out/")
     ap.add_argument("--out", default=str(HERE / "out"), help="output folder")
     args = ap.parse_args(argv)
@@ -1166,6 +1210,16 @@ def main(argv=None) -> int:
         plan["anneal_steps"] = args.steps - plan["steps"]
     if args.batch is not None:
         plan["batch"] = args.batch
+    if args.trained_on is not None and not args.models_dir:
+        ap.error("--trained-on needs --models-dir (where the trained weights are)")
+    prev = None
+    if args.resume:
+        path = out / "results.json"
+        if not path.exists():
+            ap.error(f"--resume: no {path} to resume from")
+        prev = json.loads(path.read_text())
+        if prev.get("plan") != plan:
+            ap.error(f"--resume: {path} was made with another plan ({prev.get('plan_name')!r})")
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -1215,13 +1269,18 @@ def main(argv=None) -> int:
             "hidden",
             "global_levels",
         )
-        key = {k: plan[k] for k in train_keys} | {"device": args.device}
+        # keys of later plans enter only when set, so the keys of older caches stay valid
+        train_keys += tuple(k for k in ("features", "grad_clip") if plan.get(k) is not None)
+        key = {k: plan[k] for k in train_keys} | {"device": args.trained_on or args.device}
         key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
         cache = Path(args.models_dir) / f"loopgas_denoisers-{key}"
+    if args.trained_on is not None and not (cache / "train_info.json").exists():
+        ap.error(f"--trained-on {args.trained_on}: no trained weights in {cache}")
     if cache is not None and (cache / "train_info.json").exists():
         train_info = json.loads((cache / "train_info.json").read_text())
         for k, m in models.items():
-            m.load_state_dict(torch.load(cache / f"{k}.pt", weights_only=True))
+            m.load_state_dict(torch.load(cache / f"{k}.pt", weights_only=True, map_location="cpu"))
+            m.to(args.device)
         log(f"  loaded trained weights from {cache}")
         res["models_loaded_from_cache"] = str(cache)  # train_s below is then only the loading
     else:
@@ -1253,10 +1312,31 @@ def main(argv=None) -> int:
                 f"denoiser {k} from analysis/loopgas_denoisers/run.py.",
             )
 
+    res["trained_on"] = args.trained_on or args.device
+    kept = {}  # stages reused from the run being resumed, with the device that ran them
+    if prev is not None:
+        old_t = prev.get("timings_s", {})
+        npz = out / "samples.npz"
+        old_samples = {}
+        if npz.exists():
+            with np.load(npz) as z:
+                old_samples = {k.replace("__", " ").replace("_plus_", " + "): z[k] for k in z.files}
+
+    def reuse(stage: str, timing: str) -> bool:
+        if prev is None or prev.get(stage) is None:
+            return False
+        res[stage] = prev[stage]
+        timings[timing] = old_t.get(timing)
+        kept[stage] = prev.get("device")
+        log(f"  {stage}: kept from the run being resumed (device {kept[stage]})")
+        return True
+
     log("held-out cross-entropy and paired gaps")
-    t0 = time.perf_counter()
-    ev = res["evaluation"] = evaluate(models, test, process, plan, args.device, log)
-    timings["evaluate_s"] = time.perf_counter() - t0
+    if not reuse("evaluation", "evaluate_s"):
+        t0 = time.perf_counter()
+        res["evaluation"] = evaluate(models, test, process, plan, args.device, log)
+        timings["evaluate_s"] = time.perf_counter() - t0
+    ev = res["evaluation"]
     for r in plan["radii"]:
         pk = ev["peaks"][str(r)]
         log(
@@ -1265,50 +1345,64 @@ def main(argv=None) -> int:
         )
     checkpoint()
 
-    ex = res["exact"] = None
+    res["exact"] = None
     if not args.no_exact:
         log("exact references (Pfaffians)")
-        t0 = time.perf_counter()
-        xs = ld.sample(model, n_samples=plan["exact_samples"], seed=SEEDS["exact_data"])
-        ex = res["exact"] = exact_comparison(models, xs, process, plan, args.device, log)
-        ex["gap_markov_length"] = gap_markov_length(ex)
-        timings["exact_s"] = time.perf_counter() - t0
+        if not reuse("exact", "exact_s"):
+            t0 = time.perf_counter()
+            xs = ld.sample(model, n_samples=plan["exact_samples"], seed=SEEDS["exact_data"])
+            res["exact"] = exact_comparison(models, xs, process, plan, args.device, log)
+            res["exact"]["gap_markov_length"] = gap_markov_length(res["exact"])
+            timings["exact_s"] = time.perf_counter() - t0
         for r in plan["radii"]:
-            pk = ex["peaks_exact"][str(r)]
+            pk = res["exact"]["peaks_exact"][str(r)]
             log(f"  exact r={r}: peak p {pk['p_peak']} +- {pk['p_peak_stderr']}")
         checkpoint()
+    ex = res["exact"]
 
     log("generation")
-    t0 = time.perf_counter()
-    d3 = ev["delta"]["3"]
-    k3 = int(np.argmax(d3["mean"]))
-    if d3["mean"][k3] > 3 * d3["stderr"][k3]:
-        window_source = "network Delta(r=3)"
-        window = choose_window(ev["p"], d3["mean"], plan["window_frac"])
-    elif ex is not None:
-        # the networks' gap is not significant (under-trained): use the exact Bayes gap
-        window_source = "exact Delta(r=3) (network Delta(r=3) not significant)"
-        window = choose_window(ex["p"], ex["delta_exact"]["3"]["mean"], plan["window_frac"])
+    keep = {}
+    if reuse("generation", "generate_s"):
+        keep = {k: v for k, v in old_samples.items() if not k.startswith("L=")}
     else:
-        window_source = "default [0.05, 0.2] (network Delta(r=3) not significant)"
-        window = (0.05, 0.2)
-    log(f"  hybrid window from {window_source}: p in [{window[0]:.3f}, {window[1]:.3f}]")
-    reference = ld.sample(model, n_samples=plan["n_reference"], seed=SEEDS["reference"])
-    gen, keep = generate(models, process, plan, args.device, window, reference, log)
-    gen["window_source"] = window_source
-    gen["window_frac"] = plan["window_frac"]
-    res["generation"] = gen
-    timings["generate_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        d3 = ev["delta"]["3"]
+        k3 = int(np.argmax(d3["mean"]))
+        if d3["mean"][k3] > 3 * d3["stderr"][k3]:
+            window_source = "network Delta(r=3)"
+            window = choose_window(ev["p"], d3["mean"], plan["window_frac"])
+        elif ex is not None:
+            # the networks' gap is not significant (under-trained): use the exact Bayes gap
+            window_source = "exact Delta(r=3) (network Delta(r=3) not significant)"
+            window = choose_window(ex["p"], ex["delta_exact"]["3"]["mean"], plan["window_frac"])
+        else:
+            window_source = "default [0.05, 0.2] (network Delta(r=3) not significant)"
+            window = (0.05, 0.2)
+        log(f"  hybrid window from {window_source}: p in [{window[0]:.3f}, {window[1]:.3f}]")
+        reference = ld.sample(model, n_samples=plan["n_reference"], seed=SEEDS["reference"])
+        gen, keep = generate(models, process, plan, args.device, window, reference, log)
+        gen["window_source"] = window_source
+        gen["window_frac"] = plan["window_frac"]
+        res["generation"] = gen
+        timings["generate_s"] = time.perf_counter() - t0
     checkpoint()
     if not args.no_exact:
         log("generation with the exact Bayes-optimal denoisers (small L)")
-        ex_win = window
-        if ex is not None:  # the exact gap of the radius used here, r = 1
-            ex_win = choose_window(ex["p"], ex["delta_exact"]["1"]["mean"], plan["window_frac"])
-        res["generation_exact"], keep_ex = generate_exact(process, plan, ex_win, log)
-        res["generation_exact"]["window_source"] = "exact Delta(r=1)" if ex else window_source
-        keep.update({f"L={plan['exact_gen_L']} {k}": v for k, v in keep_ex.items()})
-        timings["generate_exact_s"] = time.perf_counter() - t0 - timings["generate_s"]
+        if reuse("generation_exact", "generate_exact_s"):
+            keep.update({k: v for k, v in old_samples.items() if k.startswith("L=")})
+        else:
+            t0 = time.perf_counter()
+            ex_win = res["generation"]["window_p"]
+            if ex is not None:  # the exact gap of the radius used here, r = 1
+                ex_win = choose_window(ex["p"], ex["delta_exact"]["1"]["mean"], plan["window_frac"])
+            res["generation_exact"], keep_ex = generate_exact(process, plan, ex_win, log)
+            res["generation_exact"]["window_source"] = (
+                "exact Delta(r=1)" if ex else res["generation"]["window_source"]
+            )
+            keep.update({f"L={plan['exact_gen_L']} {k}": v for k, v in keep_ex.items()})
+            timings["generate_exact_s"] = time.perf_counter() - t0
+    if kept:
+        res["stages_kept_from_previous_run"] = kept
     timings["total_s"] = time.perf_counter() - t_start
     res["complete"] = True
     checkpoint()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One prepared device call for issue 3 (see README.md, "GPU budget"):
+#  - GPU: run.py --plan gpu (16x "full"'s training samples, hidden 64, vertex parities, clipping),
+#    evaluation and generation on the GPU; the exact references are skipped there and added
+#    afterwards on any CPU by `run.py --plan gpu --resume --models-dir M --trained-on cuda`;
+#  - the machine's other CPU cores: exact_gap.py --plan large (L = 32, r <= 10), stopped after
+#    GAP_TIMEOUT s; it resumes from its .npz wherever it is run again.
+# Run from the repository root: OUT=/path bash analysis/loopgas_denoisers/gpu_run.sh
+# CPU smoke test: PLAN=quick DEVICE=cpu GAP_PLAN=quick bash analysis/loopgas_denoisers/gpu_run.sh
+set -euo pipefail
+OUT=${OUT:-/tmp/gpu_loopgas_denoisers}
+PLAN=${PLAN:-gpu}
+DEVICE=${DEVICE:-cuda}
+GAP_PLAN=${GAP_PLAN:-large}
+THREADS=${THREADS:-13}
+GAP_TIMEOUT=${GAP_TIMEOUT:-420}
+PY=${PY:-python3}
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+mkdir -p "$OUT/study" "$OUT/models" "$OUT/gap"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true; nproc; } \
+  > "$OUT/study/machine.txt" 2>&1
+timeout "$GAP_TIMEOUT" "$PY" analysis/loopgas_denoisers/exact_gap.py --plan "$GAP_PLAN" \
+  --threads "$THREADS" --out "$OUT/gap" > "$OUT/gap/run.log" 2>&1 &
+GAP=$!
+# two CPU threads for the GPU process: the other cores belong to the Pfaffians
+OMP_NUM_THREADS=2 "$PY" analysis/loopgas_denoisers/run.py --plan "$PLAN" --device "$DEVICE" \
+  --no-exact --models-dir "$OUT/models" --out "$OUT/study" 2>&1 | tee "$OUT/study/run.log"
+# one plain file for the weights (their file names, "r=1.pt", are not for every transfer tool)
+tar -C "$OUT" -cf "$OUT/models.tar" models && rm -rf "$OUT/models"
+status=0
+wait "$GAP" || status=$?
+echo "exact_gap.py exit status $status (124: stopped at GAP_TIMEOUT; it resumes from its .npz)"
+tail -n 14 "$OUT/gap/run.log"
