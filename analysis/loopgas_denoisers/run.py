@@ -470,13 +470,21 @@ def build_models(plan: dict, seed: int = 0) -> dict:
     return models
 
 
-def train_all(models, data, process, plan, device, log) -> dict:
-    """Equal budget for every model: ``steps`` at lr, then ``anneal_steps`` at lr / 5."""
+def train_all(models, data, process, plan, device, log, only=None, cache=None) -> dict:
+    """Equal budget for every model: ``steps`` at lr, then ``anneal_steps`` at lr / 5.
+
+    ``only``: train just these names (the seeds stay those of the full set, so separate
+    processes reproduce one sequential run); ``cache``: write each model's weights and
+    ``<name>.info.json`` there as soon as it is trained."""
+    import torch
+
     from latticediff.nn import train_denoiser
 
     info = {}
     ts = PMixture(process)
     for k, (name, net) in enumerate(models.items()):
+        if only is not None and name not in only:
+            continue
         t0 = time.perf_counter()
         h1 = train_denoiser(
             net,
@@ -519,6 +527,12 @@ def train_all(models, data, process, plan, device, log) -> dict:
             f"  trained {name:7s} {wall:6.1f} s  final loss {info[name]['final_train_loss']:.4f}"
             f"  params {info[name]['n_params']}"
         )
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            torch.save(
+                {a: b.detach().cpu() for a, b in net.state_dict().items()}, cache / f"{name}.pt"
+            )
+            (cache / f"{name}.info.json").write_text(json.dumps(info[name]))
     return info
 
 
@@ -1169,6 +1183,12 @@ def main(argv=None) -> int:
         help="keep the stages already in out/results.json (same plan) and run the missing ones, "
         "e.g. the exact references after a --no-exact run on a GPU machine",
     )
+    ap.add_argument(
+        "--train-only",
+        default=None,
+        help="comma-separated model names (r=1,...,global): train just these into --models-dir "
+        "and stop (one process per model on a GPU machine; a later run loads them all)",
+    )
     ap.add_argument("--plot-only", action="store_true", help="redraw figures from out/")
     ap.add_argument("--out", default=str(HERE / "out"), help="output folder")
     args = ap.parse_args(argv)
@@ -1274,6 +1294,16 @@ def main(argv=None) -> int:
         key = {k: plan[k] for k in train_keys} | {"device": args.trained_on or args.device}
         key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
         cache = Path(args.models_dir) / f"loopgas_denoisers-{key}"
+    if args.train_only is not None:
+        only = args.train_only.split(",")
+        if cache is None or not set(only) <= set(models):
+            ap.error(f"--train-only needs --models-dir and names from {sorted(models)}, got {only}")
+        train_all(models, data, process, plan, args.device, log, only=only, cache=cache)
+        return 0
+    if cache is not None and not (cache / "train_info.json").exists():
+        if all((cache / f"{k}.info.json").exists() for k in models):  # trained one by one
+            merged = {k: json.loads((cache / f"{k}.info.json").read_text()) for k in models}
+            (cache / "train_info.json").write_text(json.dumps(merged))
     if args.trained_on is not None and not (cache / "train_info.json").exists():
         ap.error(f"--trained-on {args.trained_on}: no trained weights in {cache}")
     if cache is not None and (cache / "train_info.json").exists():
