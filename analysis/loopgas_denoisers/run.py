@@ -155,6 +155,9 @@ PLANS = {
 # halve the global sampler's defects at equal budget, parity_features.py) and gradient clipping
 # (an unclipped U-Net diverged late in a long run, analysis/profiler/README.md); 4x the held-out
 # samples and 8x the generated sample-steps. The exact references are those of "full".
+# "full" with the vertex-parity inputs and clipping of "gpu" (run with --steps 4000 on a CPU:
+# does the networks' gap approach the exact one as the global network's training error falls?)
+PLANS["full-parity"] = dict(PLANS["full"], features="vertex_parity", grad_clip=1.0)
 PLANS["gpu"] = dict(
     PLANS["full"],
     n_train=100000,

@@ -251,6 +251,76 @@ def test_study_quick_pipeline(study, tmp_path):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
 
 
+def _tiny_plan(study, **extra):
+    return dict(
+        study.PLANS["quick"],
+        L=8,
+        radii=[1, 2, 3],
+        n_train=128,
+        steps=6,
+        anneal_steps=2,
+        n_eval=8,
+        p_eval=[0.05, 0.1, 0.15, 0.2],
+        exact_p=[0.08, 0.12],
+        exact_samples=2,
+        exact_local_samples=1,
+        gen_n=2,
+        gen_steps=4,
+        exact_gen_L=4,
+        exact_gen_n=2,
+        exact_gen_steps=4,
+        n_reference=20,
+        bootstrap=10,
+        **extra,
+    )
+
+
+def test_train_only_processes_then_resume_on_another_machine(study, tmp_path):
+    """The device path of gpu_run.sh at a tiny plan: models trained one per call (as one
+    process per model would) equal one sequential training bitwise; a --no-exact run loads them;
+    --resume keeps its stages and adds the exact ones; --trained-on without weights exits 2."""
+    import json
+
+    import torch
+
+    study.PLANS["tiny-dev"] = _tiny_plan(study, features="vertex_parity", grad_clip=1.0)
+    models, out = tmp_path / "m", tmp_path / "out"
+    base = ["--plan", "tiny-dev", "--models-dir", str(models), "--out", str(out)]
+    try:
+        for name in ("global", "r=3", "r=2", "r=1"):  # any order: seeds belong to the names
+            assert study.main([*base, "--train-only", name]) == 0
+        (cache,) = models.iterdir()
+        assert not (cache / "train_info.json").exists()
+        seq = tmp_path / "seq"  # the same plan, trained in one process
+        assert (
+            study.main([*base[:2], "--models-dir", str(seq), "--train-only", "r=1,r=2,r=3,global"])
+            == 0
+        )
+        for name in ("r=1", "r=2", "r=3", "global"):
+            a = torch.load(cache / f"{name}.pt", weights_only=True)
+            b = torch.load(next(seq.iterdir()) / f"{name}.pt", weights_only=True)
+            assert all(torch.equal(a[k], b[k]) for k in a)
+        assert study.main([*base, "--no-exact"]) == 0
+        first = json.loads((out / "results.json").read_text())
+        assert first["exact"] is None and first["generation"] is not None
+        assert (cache / "train_info.json").exists()  # merged from the per-model files
+        assert study.main([*base, "--resume", "--trained-on", "cpu"]) == 0
+        res = json.loads((out / "results.json").read_text())
+        assert res["complete"] and res["trained_on"] == "cpu"
+        assert res["stages_kept_from_previous_run"] == {"evaluation": "cpu", "generation": "cpu"}
+        assert res["evaluation"] == first["evaluation"]
+        assert set(res["exact"]["delta_exact"]) == {"1", "2", "3"}
+        assert res["generation_exact"]["L"] == 4
+        with pytest.raises(SystemExit) as e:  # no weights trained on cuda in this cache
+            study.main([*base, "--trained-on", "cuda"])
+        assert e.value.code == 2
+        with pytest.raises(SystemExit) as e:  # a results.json of another plan
+            study.main(["--quick", "--out", str(out), "--resume"])
+        assert e.value.code == 2
+    finally:
+        del study.PLANS["tiny-dev"]
+
+
 # ---------------------------------------------------------------------------------------------
 # exact_gap.py: the Bayes-optimal gap at larger L and r, without networks
 
