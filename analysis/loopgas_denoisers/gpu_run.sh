@@ -27,7 +27,7 @@ GAP=$!
 pids=()
 for m in r=1 r=2 r=3 r=4 r=5 r=6 global; do
   OMP_NUM_THREADS=1 "$PY" analysis/loopgas_denoisers/run.py --plan "$PLAN" --device "$DEVICE" \
-    --train-only "$m" --models-dir "$OUT/models" --out "$OUT/study" > "$OUT/study/train_$m.log" 2>&1 &
+    --train-only "$m" --models-dir "$OUT/models" --out "$OUT/study" > "$OUT/study/train_${m//=/}.log" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
