@@ -214,26 +214,46 @@ def test_exact_local_sampler_leaves_defects_that_global_avoids(study):
     assert glo["defect_free_fraction"] >= 0.75
 
 
+def _tiny_plan(study, **extra):
+    """A plan at L = 8 small enough for the default test run; ``extra`` overrides its keys."""
+    return (
+        dict(
+            study.PLANS["quick"],
+            L=8,
+            radii=[1, 2, 3],
+            n_train=128,
+            steps=6,
+            anneal_steps=2,
+            n_eval=8,
+            p_eval=[0.05, 0.1, 0.15, 0.2],
+            exact_p=[0.08, 0.12],
+            exact_samples=2,
+            exact_local_samples=1,
+            gen_n=2,
+            gen_steps=4,
+            exact_gen_L=4,
+            exact_gen_n=2,
+            exact_gen_steps=4,
+            n_reference=20,
+            bootstrap=10,
+        )
+        | extra
+    )
+
+
 @pytest.mark.slow
 def test_study_quick_pipeline(study, tmp_path):
     """The whole study at a tiny plan (L = 8): every stage runs and writes its outputs."""
     import json
 
-    study.PLANS["tiny"] = dict(
-        study.PLANS["quick"],
-        L=8,
-        radii=[1, 2, 3],
+    study.PLANS["tiny"] = _tiny_plan(
+        study,
         n_train=256,
         steps=20,
         anneal_steps=5,
         n_eval=16,
-        p_eval=[0.05, 0.1, 0.15, 0.2],
-        exact_p=[0.08, 0.12],
-        exact_samples=2,
-        exact_local_samples=1,
         gen_n=4,
         gen_steps=6,
-        exact_gen_L=4,
         exact_gen_n=2,
         exact_gen_steps=6,
         n_reference=50,
@@ -249,30 +269,6 @@ def test_study_quick_pipeline(study, tmp_path):
     assert "hybrid r=3 + global" in res["generation"]["schedules"]
     for stem in ("delta_vs_p", "cross_entropy", "defects", "samples"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
-
-
-def _tiny_plan(study, **extra):
-    return dict(
-        study.PLANS["quick"],
-        L=8,
-        radii=[1, 2, 3],
-        n_train=128,
-        steps=6,
-        anneal_steps=2,
-        n_eval=8,
-        p_eval=[0.05, 0.1, 0.15, 0.2],
-        exact_p=[0.08, 0.12],
-        exact_samples=2,
-        exact_local_samples=1,
-        gen_n=2,
-        gen_steps=4,
-        exact_gen_L=4,
-        exact_gen_n=2,
-        exact_gen_steps=4,
-        n_reference=20,
-        bootstrap=10,
-        **extra,
-    )
 
 
 def test_train_only_processes_then_resume_on_another_machine(study, tmp_path):
