@@ -6,7 +6,8 @@
 #  - the machine's other CPU cores: exact_gap.py --plan large (L = 32, r <= 10), stopped after
 #    GAP_TIMEOUT s; it resumes from its .npz wherever it is run again.
 # Run from the repository root: OUT=/path bash analysis/loopgas_denoisers/gpu_run.sh
-# CPU smoke test: PLAN=quick DEVICE=cpu GAP_PLAN=quick bash analysis/loopgas_denoisers/gpu_run.sh
+# CPU smoke test: PLAN=quick DEVICE=cpu GAP_PLAN=quick PROBE_STEPS=2 \
+#   bash analysis/loopgas_denoisers/gpu_run.sh
 set -euo pipefail
 OUT=${OUT:-/tmp/gpu_loopgas_denoisers}
 PLAN=${PLAN:-gpu}
@@ -16,9 +17,16 @@ THREADS=${THREADS:-13}
 GAP_TIMEOUT=${GAP_TIMEOUT:-420}
 PY=${PY:-python3}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-mkdir -p "$OUT/study" "$OUT/models" "$OUT/gap"
+mkdir -p "$OUT/study" "$OUT/models" "$OUT/gap" "$OUT/probe"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true; nproc; } \
   > "$OUT/study/machine.txt" 2>&1
+# First, where a training step's time goes (~1-2 min; PROBE_STEPS=0 skips it): the first H100
+# call measured 19-28 ms per step, see README.md
+PROBE_STEPS=${PROBE_STEPS:-100}
+if [ "$PROBE_STEPS" -gt 0 ]; then
+  timeout 180 "$PY" analysis/loopgas_denoisers/gpu_probe.py --device "$DEVICE" \
+    --steps "$PROBE_STEPS" --out "$OUT/probe" 2>&1 | tee "$OUT/probe/run.log" || true
+fi
 [ "$GAP_TIMEOUT" -gt 0 ] && timeout "$GAP_TIMEOUT" "$PY" analysis/loopgas_denoisers/exact_gap.py --plan "$GAP_PLAN" \
   --threads "$THREADS" --out "$OUT/gap" > "$OUT/gap/run.log" 2>&1 &
 GAP=$!

@@ -386,3 +386,23 @@ def test_translated_window_batch_equals_per_site_windows(study):
             want = study._posterior_from_pfaffians(p, y, one, mask)[0]
             np.testing.assert_allclose(got[k], want, rtol=1e-9, atol=1e-12)
         assert not np.allclose(got[0], got[1])  # different sites, different posteriors
+
+
+def test_gpu_probe_times_three_settings_on_the_cpu(tmp_path):
+    """gpu_probe.py (the first minute of a device call) runs on the CPU too: three timings per
+    model, a profiler table, and one-line argument errors."""
+    import json
+
+    probe = load_script(RUN.parent / "gpu_probe.py")
+    out = tmp_path / "probe"
+    assert (
+        probe.main(["--device", "cpu", "--steps", "2", "--models", "r=1", "--out", str(out)]) == 0
+    )
+    row = json.loads((out / "probe.json").read_text())["ms_per_step"]["r=1"]
+    assert set(row) == {"as_is", "nondeterministic", "forward_backward"}
+    assert all(v > 0 for v in row.values())
+    assert "aten::" in (out / "profile_r1.txt").read_text()
+    for bad in (["--steps", "1"], ["--models", "r=9"]):
+        with pytest.raises(SystemExit) as e:
+            probe.main([*bad, "--device", "cpu", "--out", str(out)])
+        assert e.value.code == 2
