@@ -539,6 +539,27 @@ def train_all(models, data, process, plan, device, log, only=None, cache=None) -
     return info
 
 
+def weights_cache(plan: dict, models_dir, trained_on: str) -> Path:
+    """The folder of the trained weights of ``plan`` (trained on device ``trained_on``) under
+    ``models_dir``, keyed by the training settings: a rerun of the later stages skips training."""
+    train_keys = ("L", "radii", "n_train", "steps", "anneal_steps", "batch", "lr", "hidden",
+                  "global_levels")  # fmt: skip
+    # keys of later plans enter only when set, so the keys of older caches stay valid
+    train_keys += tuple(k for k in ("features", "grad_clip") if plan.get(k) is not None)
+    key = {k: plan[k] for k in train_keys} | {"device": trained_on}
+    key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(models_dir) / f"loopgas_denoisers-{key}"
+
+
+def load_weights(models: dict, cache: Path, device: str) -> None:
+    """Load every model's weights from ``cache`` (safely: tensors only) onto ``device``."""
+    import torch
+
+    for k, m in models.items():
+        m.load_state_dict(torch.load(cache / f"{k}.pt", weights_only=True, map_location="cpu"))
+        m.to(device)
+
+
 # ----------------------------------------------------------------------------------------------
 # evaluation: CE curves, paired gaps, peaks
 
@@ -1280,23 +1301,7 @@ def main(argv=None) -> int:
     models = build_models(plan)
     cache = None
     if args.models_dir:
-        # weights cache keyed by the plan, so a rerun of the later stages skips training
-        train_keys = (
-            "L",
-            "radii",
-            "n_train",
-            "steps",
-            "anneal_steps",
-            "batch",
-            "lr",
-            "hidden",
-            "global_levels",
-        )
-        # keys of later plans enter only when set, so the keys of older caches stay valid
-        train_keys += tuple(k for k in ("features", "grad_clip") if plan.get(k) is not None)
-        key = {k: plan[k] for k in train_keys} | {"device": args.trained_on or args.device}
-        key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-        cache = Path(args.models_dir) / f"loopgas_denoisers-{key}"
+        cache = weights_cache(plan, args.models_dir, args.trained_on or args.device)
     if args.train_only is not None:
         only = args.train_only.split(",")
         if cache is None or not set(only) <= set(models):
@@ -1311,9 +1316,7 @@ def main(argv=None) -> int:
         ap.error(f"--trained-on {args.trained_on}: no trained weights in {cache}")
     if cache is not None and (cache / "train_info.json").exists():
         train_info = json.loads((cache / "train_info.json").read_text())
-        for k, m in models.items():
-            m.load_state_dict(torch.load(cache / f"{k}.pt", weights_only=True, map_location="cpu"))
-            m.to(args.device)
+        load_weights(models, cache, args.device)
         log(f"  loaded trained weights from {cache}")
         res["models_loaded_from_cache"] = str(cache)  # train_s below is then only the loading
     else:

@@ -406,3 +406,32 @@ def test_gpu_probe_times_three_settings_on_the_cpu(tmp_path):
         with pytest.raises(SystemExit) as e:
             probe.main([*bad, "--device", "cpu", "--out", str(out)])
         assert e.value.code == 2
+
+
+def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
+    """steps_sweep.py loads a run's cached networks and window and samples at several numbers
+    of steps: one defect density per schedule and step count; bad input exits 2."""
+    import json
+    import sys
+
+    sweep = load_script(RUN.parent / "steps_sweep.py")
+    plans = sys.modules["run"].PLANS  # the run module steps_sweep imported
+    plans["tiny-ss"] = _tiny_plan(study)
+    models, out = tmp_path / "m", tmp_path / "out"
+    try:
+        runmod = sys.modules["run"]
+        args = ["--plan", "tiny-ss", "--models-dir", str(models), "--out", str(out), "--no-exact"]
+        assert runmod.main(args) == 0
+        base = ["--plan", "tiny-ss", "--models-dir", str(models), "--run", str(out)]
+        assert sweep.main([*base, "--n-steps", "3", "6", "--n", "2"]) == 0
+        res = json.loads((out / "steps_sweep.json").read_text())
+        assert res["n_steps"] == [3, 6]
+        assert set(res["defects"]) >= {"global", "hybrid r=3 + global", "local r=3"}
+        assert all(len(v) == 2 and v[0]["mean"] >= 0 for v in res["defects"].values())
+        assert (out / "steps_sweep.png").stat().st_size > 10_000
+        for bad in (["--n-steps", "1"], ["--steps", "99"]):  # too few; not the run's plan
+            with pytest.raises(SystemExit) as e:
+                sweep.main([*base, *bad])
+            assert e.value.code == 2
+    finally:
+        del plans["tiny-ss"]
