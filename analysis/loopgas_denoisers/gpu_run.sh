@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared device call for issue 3 (see README.md, "GPU budget"):
+# One prepared device call for issue 3 (see README.md, "GPU attempt"):
 #  - GPU: run.py --plan gpu (16x "full"'s training samples, hidden 64, vertex parities, clipping),
 #    evaluation and generation on the GPU; the exact references are skipped there and added
 #    afterwards on any CPU by `run.py --plan gpu --resume --models-dir M --trained-on cuda`;

@@ -150,14 +150,14 @@ PLANS = {
         window_frac=0.5,
     ),
 }
+# "full" with the vertex-parity inputs and clipping of "gpu" (run with --steps 4000 on a CPU:
+# does the networks' gap approach the exact one as the global network's training error falls?)
+PLANS["full-parity"] = dict(PLANS["full"], features="vertex_parity", grad_clip=1.0)
 # A device budget (one H100 call, see gpu_run.sh): 16x the training samples of "full"
 # (4000 steps at batch 128), a wider network, vertex parities as an input of every model (they
 # halve the global sampler's defects at equal budget, parity_features.py) and gradient clipping
 # (an unclipped U-Net diverged late in a long run, analysis/profiler/README.md); 4x the held-out
 # samples and 8x the generated sample-steps. The exact references are those of "full".
-# "full" with the vertex-parity inputs and clipping of "gpu" (run with --steps 4000 on a CPU:
-# does the networks' gap approach the exact one as the global network's training error falls?)
-PLANS["full-parity"] = dict(PLANS["full"], features="vertex_parity", grad_clip=1.0)
 PLANS["gpu"] = dict(
     PLANS["full"],
     n_train=100000,
@@ -166,6 +166,7 @@ PLANS["gpu"] = dict(
     batch=128,
     hidden=64,
     features="vertex_parity",
+    plain_radii=[1],  # a parity-aware r = 1 model has no convolution: worse than plain (README)
     grad_clip=1.0,
     n_eval=2048,
     gen_n=256,
@@ -464,8 +465,9 @@ def build_models(plan: dict, seed: int = 0) -> dict:
     models = {}
     for r in plan["radii"]:
         # r stacked 3x3 convolutions (radius exactly r), then per-site layers
+        f = {} if r in plan.get("plain_radii", ()) else feat
         models[f"r={r}"] = LocalDenoiser(
-            r, 2, 4, hidden=h, depth=max(r, 2) + 1, spatial_layers=r, seed=seed + r, **feat
+            r, 2, 4, hidden=h, depth=max(r, 2) + 1, spatial_layers=r, seed=seed + r, **f
         )
     models["global"] = GlobalDenoiser(
         2, 4, hidden=h, levels=plan["global_levels"], seed=seed, **feat
@@ -545,7 +547,9 @@ def weights_cache(plan: dict, models_dir, trained_on: str) -> Path:
     train_keys = ("L", "radii", "n_train", "steps", "anneal_steps", "batch", "lr", "hidden",
                   "global_levels")  # fmt: skip
     # keys of later plans enter only when set, so the keys of older caches stay valid
-    train_keys += tuple(k for k in ("features", "grad_clip") if plan.get(k) is not None)
+    train_keys += tuple(
+        k for k in ("features", "plain_radii", "grad_clip") if plan.get(k) is not None
+    )
     key = {k: plan[k] for k in train_keys} | {"device": trained_on}
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return Path(models_dir) / f"loopgas_denoisers-{key}"
