@@ -429,6 +429,9 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
         assert set(res["defects"]) >= {"global", "hybrid r=3 + global", "local r=3"}
         assert all(len(v) == 2 and v[0]["mean"] >= 0 for v in res["defects"].values())
         assert (out / "steps_sweep.png").stat().st_size > 10_000
+        (out / "steps_sweep.png").unlink()
+        assert sweep.main([*base, "--plot-only"]) == 0  # redrawn from the JSON alone
+        assert (out / "steps_sweep.png").stat().st_size > 10_000
         for bad in (["--n-steps", "1"], ["--steps", "99"]):  # too few; not the run's plan
             with pytest.raises(SystemExit) as e:
                 sweep.main([*base, *bad])
