@@ -93,6 +93,12 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=None, help="samples (default: the plan's gen_n)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--plot-only", action="store_true", help="redraw from steps_sweep.json")
+    ap.add_argument(
+        "--global-tail",
+        action="store_true",
+        help="add 'hybrid r=3 + global tail': global on the window and on every step below it "
+        "(the profiler's tail='global' rule), local r = 3 above",
+    )
     a = ap.parse_args(argv)
     if a.plot_only:
         figure(json.loads((a.run / "steps_sweep.json").read_text()), a.run / "steps_sweep.png")
@@ -116,13 +122,16 @@ def main(argv=None) -> int:
     import torch
 
     import latticediff as ld
+    from latticediff.nn.sampling import HybridSchedule, sample_discrete
     from latticediff.noise import BitFlip
+    from latticediff.quality import loopgas_quality
 
     torch.set_num_threads(a.threads)
     models = build_models(plan)
     load_weights(models, cache, "cpu")
     process = BitFlip(gamma=GAMMA)
     window = tuple(run["generation"]["window_p"])
+    t_hi = float(process.t_of_p(window[1]))
     reference = ld.sample(
         ld.LoopGas(L=plan["L"], x=1.0), n_samples=plan["n_reference"], seed=SEEDS["reference"]
     )
@@ -145,6 +154,18 @@ def main(argv=None) -> int:
         gen, _ = generate(
             models, process, dict(plan, gen_n=n, gen_steps=ns), "cpu", window, reference, print
         )
+        if a.global_tail:
+            sched = HybridSchedule.local_global(
+                models["r=3"], models["global"], window=(0.0, t_hi), t_max=math.inf
+            )
+            x, _ = sample_discrete(
+                sched, process, (plan["L"], plan["L"]), n, n_steps=ns, seed=SEEDS["generate"],
+                dtype=np.uint8, device="cpu",
+            )  # fmt: skip
+            q = loopgas_quality(x, reference)
+            gen["schedules"]["hybrid r=3 + global tail"] = dict(quality=q.to_dict())
+            print(f"  hybrid r=3 + global tail  defects/vertex {q.defect_density:.4f} +- "
+                  f"{q.defect_density_stderr:.4f}")  # fmt: skip
         for name, row in gen["schedules"].items():
             q = row["quality"]
             res["defects"].setdefault(name, []).append(

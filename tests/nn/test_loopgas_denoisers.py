@@ -423,10 +423,11 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
         args = ["--plan", "tiny-ss", "--models-dir", str(models), "--out", str(out), "--no-exact"]
         assert runmod.main(args) == 0
         base = ["--plan", "tiny-ss", "--models-dir", str(models), "--run", str(out)]
-        assert sweep.main([*base, "--n-steps", "3", "6", "--n", "2"]) == 0
+        assert sweep.main([*base, "--n-steps", "3", "6", "--n", "2", "--global-tail"]) == 0
         res = json.loads((out / "steps_sweep.json").read_text())
         assert res["n_steps"] == [3, 6]
-        assert set(res["defects"]) >= {"global", "hybrid r=3 + global", "local r=3"}
+        want = {"global", "hybrid r=3 + global", "hybrid r=3 + global tail", "local r=3"}
+        assert set(res["defects"]) >= want
         assert all(len(v) == 2 and v[0]["mean"] >= 0 for v in res["defects"].values())
         assert (out / "steps_sweep.png").stat().st_size > 10_000
         (out / "steps_sweep.png").unlink()
