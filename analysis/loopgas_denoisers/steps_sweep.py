@@ -148,6 +148,7 @@ def main(argv=None) -> int:
         defect_free={},
         wall_s={},
     )
+
     for ns in a.n_steps:
         t0 = time.perf_counter()
         print(f"{ns} steps", flush=True)
@@ -158,12 +159,16 @@ def main(argv=None) -> int:
             sched = HybridSchedule.local_global(
                 models["r=3"], models["global"], window=(0.0, t_hi), t_max=math.inf
             )
-            x, _ = sample_discrete(
+            x, rep = sample_discrete(
                 sched, process, (plan["L"], plan["L"]), n, n_steps=ns, seed=SEEDS["generate"],
                 dtype=np.uint8, device="cpu",
             )  # fmt: skip
             q = loopgas_quality(x, reference)
-            gen["schedules"]["hybrid r=3 + global tail"] = dict(quality=q.to_dict())
+            gen["schedules"]["hybrid r=3 + global tail"] = dict(
+                quality=q.to_dict(),
+                flops_relative_to_global=rep.total_flops
+                / gen["schedules"]["global"]["compute"]["total_flops"],
+            )
             print(f"  hybrid r=3 + global tail  defects/vertex {q.defect_density:.4f} +- "
                   f"{q.defect_density_stderr:.4f}")  # fmt: skip
         for name, row in gen["schedules"].items():
@@ -174,6 +179,10 @@ def main(argv=None) -> int:
             res["defect_free"].setdefault(name, []).append(
                 int(round(q["defect_free_fraction"] * n))
             )
+            flops = row.get("flops_relative_to_global")
+            if flops is None and "compute_relative_to_global" in row:
+                flops = row["compute_relative_to_global"]["flops"]
+            res.setdefault("flops_relative_to_global", {}).setdefault(name, []).append(flops)
         res["wall_s"][str(ns)] = time.perf_counter() - t0
     out = a.run / "steps_sweep.json"
     tmp = out.with_suffix(".json.tmp")

@@ -429,6 +429,9 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
         want = {"global", "hybrid r=3 + global", "hybrid r=3 + global tail", "local r=3"}
         assert set(res["defects"]) >= want
         assert all(len(v) == 2 and v[0]["mean"] >= 0 for v in res["defects"].values())
+        fl = res["flops_relative_to_global"]
+        assert fl["global"] == [1.0, 1.0]
+        assert 0 < fl["hybrid r=3 + global"][0] <= fl["hybrid r=3 + global tail"][0] < 1
         assert (out / "steps_sweep.png").stat().st_size > 10_000
         (out / "steps_sweep.png").unlink()
         assert sweep.main([*base, "--plot-only"]) == 0  # redrawn from the JSON alone
