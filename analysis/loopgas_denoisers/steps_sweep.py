@@ -13,7 +13,10 @@ schedule against the number of steps.
     python analysis/loopgas_denoisers/steps_sweep.py --plan full-parity --steps 4000 \\
         --models-dir M --run analysis/loopgas_denoisers/out/parity_4000
 
-Writes ``steps_sweep.json`` and ``steps_sweep.png`` into the run's folder.
+Writes ``steps_sweep.json`` and ``steps_sweep.png`` into the run's folder (``--stem`` names
+them otherwise). ``--global-steps N`` adds the same plan's global network trained for N steps
+(``run.py --steps N --train-only global --models-dir M``), to see whether the global sampler's
+remaining defects fall with training.
 """
 
 from __future__ import annotations
@@ -92,7 +95,15 @@ def main(argv=None) -> int:
     ap.add_argument("--n-steps", type=int, nargs="+", default=[100, 200, 400, 800])
     ap.add_argument("--n", type=int, default=None, help="samples (default: the plan's gen_n)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--plot-only", action="store_true", help="redraw from steps_sweep.json")
+    ap.add_argument("--plot-only", action="store_true", help="redraw from <stem>.json")
+    ap.add_argument("--stem", default="steps_sweep", help="output names <stem>.json/.png")
+    ap.add_argument(
+        "--global-steps",
+        type=int,
+        default=None,
+        help="also sample with the global network of the same plan trained for this many steps "
+        "(from --models-dir, e.g. run.py --steps N --train-only global): training error or not?",
+    )
     ap.add_argument(
         "--global-tail",
         action="store_true",
@@ -101,8 +112,10 @@ def main(argv=None) -> int:
     )
     a = ap.parse_args(argv)
     if a.plot_only:
-        figure(json.loads((a.run / "steps_sweep.json").read_text()), a.run / "steps_sweep.png")
+        figure(json.loads((a.run / f"{a.stem}.json").read_text()), a.run / f"{a.stem}.png")
         return 0
+    if not a.stem or "/" in a.stem or a.stem.startswith("."):
+        ap.error(f"--stem must be a plain file name, got {a.stem!r}")
     if any(n < 2 for n in a.n_steps):
         ap.error(f"--n-steps must all be >= 2, got {a.n_steps}")
     results = a.run / "results.json"
@@ -129,6 +142,18 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     models = build_models(plan)
     load_weights(models, cache, "cpu")
+    longer = None
+    if a.global_steps is not None:
+        p2 = dict(plan)
+        total = PLANS[a.plan]["steps"] + PLANS[a.plan]["anneal_steps"]
+        p2["steps"] = int(round(a.global_steps * PLANS[a.plan]["steps"] / total))
+        p2["anneal_steps"] = a.global_steps - p2["steps"]
+        c2 = weights_cache(p2, a.models_dir, a.trained_on)
+        if not (c2 / "global.pt").exists():
+            ap.error(f"--global-steps {a.global_steps}: no global network in {c2}")
+        longer = {"global": build_models(p2)["global"]}
+        load_weights(longer, c2, "cpu")
+        longer = longer["global"]
     process = BitFlip(gamma=GAMMA)
     window = tuple(run["generation"]["window_p"])
     t_hi = float(process.t_of_p(window[1]))
@@ -155,6 +180,19 @@ def main(argv=None) -> int:
         gen, _ = generate(
             models, process, dict(plan, gen_n=n, gen_steps=ns), "cpu", window, reference, print
         )
+        if longer is not None:
+            x, rep = sample_discrete(
+                HybridSchedule.single(longer, math.inf), process, (plan["L"], plan["L"]), n,
+                n_steps=ns, seed=SEEDS["generate"], dtype=np.uint8, device="cpu",
+            )  # fmt: skip
+            q = loopgas_quality(x, reference)
+            gen["schedules"][f"global, {a.global_steps} training steps"] = dict(
+                quality=q.to_dict(),
+                flops_relative_to_global=rep.total_flops
+                / gen["schedules"]["global"]["compute"]["total_flops"],
+            )
+            print(f"  global ({a.global_steps} steps)  defects/vertex {q.defect_density:.4f} +- "
+                  f"{q.defect_density_stderr:.4f}")  # fmt: skip
         if a.global_tail:
             sched = HybridSchedule.local_global(
                 models["r=3"], models["global"], window=(0.0, t_hi), t_max=math.inf
@@ -184,11 +222,11 @@ def main(argv=None) -> int:
                 flops = row["compute_relative_to_global"]["flops"]
             res.setdefault("flops_relative_to_global", {}).setdefault(name, []).append(flops)
         res["wall_s"][str(ns)] = time.perf_counter() - t0
-    out = a.run / "steps_sweep.json"
+    out = a.run / f"{a.stem}.json"
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(res, indent=1))
     tmp.replace(out)
-    figure(res, a.run / "steps_sweep.png")
+    figure(res, a.run / f"{a.stem}.png")
     for name, rows in res["defects"].items():
         cells = "  ".join(
             f"{r['mean']:.4f}({math.ceil(1e4 * r['stderr']):d})" for r in rows

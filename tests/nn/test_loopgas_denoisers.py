@@ -436,7 +436,20 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
         (out / "steps_sweep.png").unlink()
         assert sweep.main([*base, "--plot-only"]) == 0  # redrawn from the JSON alone
         assert (out / "steps_sweep.png").stat().st_size > 10_000
-        for bad in (["--n-steps", "1"], ["--steps", "99"]):  # too few; not the run's plan
+        # the same plan's global network at another budget, beside the others
+        assert runmod.main([*args[:-1], "--steps", "10", "--train-only", "global"]) == 0
+        extra = ["--n-steps", "3", "--n", "2", "--global-steps", "10", "--stem", "longer"]
+        assert sweep.main([*base, *extra]) == 0
+        res2 = json.loads((out / "longer.json").read_text())
+        assert "global, 10 training steps" in res2["defects"]
+        assert res2["defects"]["global"] == res["defects"]["global"][:1]  # same seeds, same data
+        bad_args = (
+            ["--n-steps", "1"],  # too few
+            ["--steps", "99"],  # not the run's plan
+            ["--global-steps", "12"],  # no such global network
+            ["--stem", "../x"],
+        )
+        for bad in bad_args:
             with pytest.raises(SystemExit) as e:
                 sweep.main([*base, *bad])
             assert e.value.code == 2
