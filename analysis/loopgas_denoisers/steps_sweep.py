@@ -111,11 +111,11 @@ def main(argv=None) -> int:
         "(the profiler's tail='global' rule), local r = 3 above",
     )
     a = ap.parse_args(argv)
+    if not a.stem or "/" in a.stem or a.stem.startswith("."):
+        ap.error(f"--stem must be a plain file name, got {a.stem!r}")
     if a.plot_only:
         figure(json.loads((a.run / f"{a.stem}.json").read_text()), a.run / f"{a.stem}.png")
         return 0
-    if not a.stem or "/" in a.stem or a.stem.startswith("."):
-        ap.error(f"--stem must be a plain file name, got {a.stem!r}")
     if any(n < 2 for n in a.n_steps):
         ap.error(f"--n-steps must all be >= 2, got {a.n_steps}")
     results = a.run / "results.json"
@@ -180,34 +180,27 @@ def main(argv=None) -> int:
         gen, _ = generate(
             models, process, dict(plan, gen_n=n, gen_steps=ns), "cpu", window, reference, print
         )
+        extra = {}
         if longer is not None:
-            x, rep = sample_discrete(
-                HybridSchedule.single(longer, math.inf), process, (plan["L"], plan["L"]), n,
-                n_steps=ns, seed=SEEDS["generate"], dtype=np.uint8, device="cpu",
-            )  # fmt: skip
-            q = loopgas_quality(x, reference)
-            gen["schedules"][f"global, {a.global_steps} training steps"] = dict(
-                quality=q.to_dict(),
-                flops_relative_to_global=rep.total_flops
-                / gen["schedules"]["global"]["compute"]["total_flops"],
+            extra[f"global, {a.global_steps} training steps"] = HybridSchedule.single(
+                longer, math.inf
             )
-            print(f"  global ({a.global_steps} steps)  defects/vertex {q.defect_density:.4f} +- "
-                  f"{q.defect_density_stderr:.4f}")  # fmt: skip
         if a.global_tail:
-            sched = HybridSchedule.local_global(
+            extra["hybrid r=3 + global tail"] = HybridSchedule.local_global(
                 models["r=3"], models["global"], window=(0.0, t_hi), t_max=math.inf
             )
+        for name, sched in extra.items():  # the same seed, grid and metric as generate()
             x, rep = sample_discrete(
                 sched, process, (plan["L"], plan["L"]), n, n_steps=ns, seed=SEEDS["generate"],
                 dtype=np.uint8, device="cpu",
             )  # fmt: skip
             q = loopgas_quality(x, reference)
-            gen["schedules"]["hybrid r=3 + global tail"] = dict(
+            gen["schedules"][name] = dict(
                 quality=q.to_dict(),
                 flops_relative_to_global=rep.total_flops
                 / gen["schedules"]["global"]["compute"]["total_flops"],
             )
-            print(f"  hybrid r=3 + global tail  defects/vertex {q.defect_density:.4f} +- "
+            print(f"  {name:22s} defects/vertex {q.defect_density:.4f} +- "
                   f"{q.defect_density_stderr:.4f}")  # fmt: skip
         for name, row in gen["schedules"].items():
             q = row["quality"]
