@@ -4,9 +4,9 @@
 # Defaults: L = 20, r_max = 7, seed 3 (new data), the rule and settings of the L = 16 run in
 # README.md ("Loop gas at L = 16 with the global tail"), gradient clipping from the start;
 # TAIL=local reproduces the window-only schedule. Not yet run. Profile ~2 min on 16 threads
-# (estimate); training: on the H100 the loop-gas denoisers took 19-28 ms per step in one process
-# (analysis/loopgas_denoisers/README.md, "GPU attempt"), so 5 networks (as at L = 16) x 4000 steps need ~8-9
-# min, more than fits beside the profile in one 10-min call. Run
+# (estimate); training: on the H100 the loop-gas denoisers took 19-28 ms per step in one
+# process (analysis/loopgas_denoisers/README.md, "GPU attempt"), so 5 networks (as at L = 16)
+# x 4000 steps need ~8-9 min, more than fits beside the profile in one 10-min call. Run
 # analysis/loopgas_denoisers/gpu_probe.py first, or lower STEPS.
 # Run from the repository root: OUT=/path bash analysis/profiler/gpu_loopgas.sh
 # Bring back $OUT/profiler_L${L}/ (JSON, PNG, run.log) and commit it under analysis/profiler/out/.
