@@ -56,11 +56,20 @@ class _PadConv(nn.Module):
         return self.conv(pad_lattice(h, 1, self.padding, self.dim))
 
 
+def _group_norm(ch: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(ch, 8), ch)
+
+
 class _ResBlock(nn.Module):
-    def __init__(self, conv, ch, padding, dim, emb_dim):
+    def __init__(self, conv, ch, padding, dim, emb_dim, norm=None):
         super().__init__()
         self.c1 = _PadConv(conv, ch, ch, padding, dim)
         self.c2 = _PadConv(conv, ch, ch, padding, dim)
+        # "group": GroupNorm before each activation. Without it the residual stream can grow
+        # by a factor per block, and in long runs it did, until the output collapsed
+        # (analysis/loopgas_denoisers/README.md).
+        self.n1 = _group_norm(ch) if norm == "group" else nn.Identity()
+        self.n2 = _group_norm(ch) if norm == "group" else nn.Identity()
         self.film = None if emb_dim is None else nn.Linear(emb_dim, 2 * ch)
         if self.film is not None:
             nn.init.zeros_(self.film.weight)
@@ -73,8 +82,8 @@ class _ResBlock(nn.Module):
             scale, shift = self.film(emb).chunk(2, dim=1)
             bshape = (h.shape[0], -1) + (1,) * self.dim
             y = y * (1.0 + scale.view(bshape)) + shift.view(bshape)
-        y = self.c1(F.silu(y))
-        y = self.c2(F.silu(y))
+        y = self.c1(F.silu(self.n1(y)))
+        y = self.c2(F.silu(self.n2(y)))
         return h + y
 
 
@@ -95,6 +104,10 @@ class GlobalDenoiser(_Denoiser):
     padding : "circular" | "zeros" | "reflect"
     dim : 1, 2 or 3
     t_embedding, n_freq, emb_dim, prediction, seed : as for LocalDenoiser.
+    norm : None (default) or ``"group"``: GroupNorm before every activation of the residual
+        blocks and before the output layer. Without it the activations of a long training run
+        grew by ~8x per block until the loss collapsed to ln 2 (loop gas, 8000 steps at lr
+        2e-3, gradient clipping on); the default keeps earlier models and their ids unchanged.
     input_features : None or ``"vertex_parity"``. ``"vertex_parity"`` is for loop-gas edge
         data (``in_channels=2``: horizontal and vertical edge of each site, in the +-1 encoding
         of :func:`~latticediff.nn.train.encode_input`; ``dim=2``, circular padding): one input
@@ -128,12 +141,15 @@ class GlobalDenoiser(_Denoiser):
         prediction: str = "logits",
         seed: int | None = None,
         input_features: str | None = None,
+        norm: str | None = None,
     ):
         super().__init__()
         _check_int("in_channels", in_channels, 1)
         _check_int("out_channels", out_channels, 1)
         _check_int("hidden", hidden, 1)
         _check_int("levels", levels, 0, 10)
+        if norm not in (None, "group"):
+            raise ParameterError(f"norm must be None or 'group', got {norm!r}")
         if input_features not in (None, "vertex_parity"):
             raise ParameterError(
                 f"input_features must be None or 'vertex_parity', got {input_features!r}"
@@ -164,7 +180,9 @@ class GlobalDenoiser(_Denoiser):
         )
         if input_features is not None:  # only when set: older configs stay valid as they are
             self._kwargs["input_features"] = input_features
-        self.input_features = input_features
+        if norm is not None:
+            self._kwargs["norm"] = norm
+        self.input_features, self.norm = input_features, norm
         self.dim, self.padding, self.levels = dim, padding, levels
         self.in_channels, self.out_channels, self.prediction = in_channels, out_channels, prediction
 
@@ -176,20 +194,21 @@ class GlobalDenoiser(_Denoiser):
             c_in = in_channels + (1 if input_features == "vertex_parity" else 0)
             self.stem = _PadConv(conv, c_in, h, padding, dim)
             self.down_blocks = nn.ModuleList(
-                _ResBlock(conv, h, padding, dim, e) for _ in range(levels)
+                _ResBlock(conv, h, padding, dim, e, norm) for _ in range(levels)
             )
             self.downs = nn.ModuleList(
                 _PadConv(conv, h, h, padding, dim, stride=2) for _ in range(levels)
             )
-            self.mid1 = _ResBlock(conv, h, padding, dim, e)
+            self.mid1 = _ResBlock(conv, h, padding, dim, e, norm)
             self.global_mlp = nn.Sequential(nn.Linear(h, h), nn.SiLU(), nn.Linear(h, h))
-            self.mid2 = _ResBlock(conv, h, padding, dim, e)
+            self.mid2 = _ResBlock(conv, h, padding, dim, e, norm)
             self.merges = nn.ModuleList(
                 _PadConv(conv, 2 * h, h, padding, dim) for _ in range(levels)
             )
             self.up_blocks = nn.ModuleList(
-                _ResBlock(conv, h, padding, dim, e) for _ in range(levels)
+                _ResBlock(conv, h, padding, dim, e, norm) for _ in range(levels)
             )
+            self.out_norm = _group_norm(h) if norm == "group" else nn.Identity()
             self.head = conv(h, out_channels, 1)
 
         _init_seeded(build, seed)
@@ -220,7 +239,7 @@ class GlobalDenoiser(_Denoiser):
         for block, merge, skip in zip(self.up_blocks, self.merges, reversed(skips), strict=True):
             h = F.interpolate(h, size=skip.shape[2:], mode="nearest")
             h = block(merge(torch.cat([h, skip], dim=1)), emb)
-        return self.head(F.silu(h))
+        return self.head(F.silu(self.out_norm(h)))
 
     def flops_per_site(self, shape) -> float:
         """2 x convolution multiply-adds per lattice site for inputs of spatial ``shape``."""

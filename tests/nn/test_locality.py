@@ -384,6 +384,28 @@ def test_global_vertex_parity_feature(tmp_path):
             GlobalDenoiser(args.pop("in_channels"), 4, hidden=4, **args)
 
 
+def test_global_group_norm_option(tmp_path):
+    """norm="group" adds a GroupNorm before every activation of the residual blocks and before
+    the head; it survives a save/load round trip, plain configs do not mention it, and an
+    unknown value is refused by name."""
+    from latticediff.nn.train import load_model, save_model
+
+    net = GlobalDenoiser(2, 4, hidden=8, levels=2, seed=0, norm="group")
+    plain = GlobalDenoiser(2, 4, hidden=8, levels=2, seed=0)
+    n_norms = sum(isinstance(m, torch.nn.GroupNorm) for m in net.modules())
+    assert n_norms == 2 * (2 * 2 + 2) + 1  # two per block (2 down, 2 mid, 2 up), one at the head
+    assert net.n_params() == plain.n_params() + n_norms * 2 * 8
+    x = torch.randn(3, 2, 6, 5)
+    t = torch.full((3,), 0.3)
+    y = net(x, t)
+    back = load_model(save_model(net, tmp_path, {"name": "normed"}, "test"))
+    assert back.norm == "group"
+    torch.testing.assert_close(back(x, t), y)
+    assert "norm" not in plain.config()["kwargs"]  # earlier configs and ids unchanged
+    with pytest.raises(ParameterError, match="'batch'"):
+        GlobalDenoiser(2, 4, hidden=8, norm="batch")
+
+
 def test_local_vertex_parity_feature(tmp_path):
     """The local model's two parity channels are the LoopGas.vertex_parity of the vertex at each
     site and of its diagonal neighbour; the convolutions shrink to radius r - 1; the option
