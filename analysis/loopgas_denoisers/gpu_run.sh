@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared device call for issue 3 (see README.md, "GPU attempt"):
-#  - GPU: run.py --plan gpu (16x "full"'s training samples, hidden 64, vertex parities, clipping),
+#  - GPU: run.py --plan gpu (16x "full"'s training samples, hidden 64, vertex parities, clipping,
+#    a GroupNorm U-Net),
 #    evaluation and generation on the GPU; the exact references are skipped there and added
 #    afterwards on any CPU by `run.py --plan gpu --resume --models-dir M --trained-on cuda`;
 #  - optionally (GAP_TIMEOUT > 0) the machine's other CPU cores: exact_gap.py --plan GAP_PLAN,

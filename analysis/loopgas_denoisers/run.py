@@ -167,6 +167,7 @@ PLANS["gpu"] = dict(
     hidden=64,
     features="vertex_parity",
     plain_radii=[1],  # a parity-aware r = 1 model has no convolution: worse than plain (README)
+    global_norm="group",  # the unnormalised U-Net collapsed in a long run (README)
     grad_clip=1.0,
     n_eval=2048,
     gen_n=256,
@@ -469,8 +470,9 @@ def build_models(plan: dict, seed: int = 0) -> dict:
         models[f"r={r}"] = LocalDenoiser(
             r, 2, 4, hidden=h, depth=max(r, 2) + 1, spatial_layers=r, seed=seed + r, **f
         )
+    norm = {"norm": plan["global_norm"]} if plan.get("global_norm") else {}
     models["global"] = GlobalDenoiser(
-        2, 4, hidden=h, levels=plan["global_levels"], seed=seed, **feat
+        2, 4, hidden=h, levels=plan["global_levels"], seed=seed, **feat, **norm
     )
     return models
 
@@ -548,7 +550,9 @@ def weights_cache(plan: dict, models_dir, trained_on: str) -> Path:
                   "global_levels")  # fmt: skip
     # keys of later plans enter only when set, so the keys of older caches stay valid
     train_keys += tuple(
-        k for k in ("features", "plain_radii", "grad_clip") if plan.get(k) is not None
+        k
+        for k in ("features", "plain_radii", "grad_clip", "global_norm")
+        if plan.get(k) is not None
     )
     key = {k: plan[k] for k in train_keys} | {"device": trained_on}
     key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
