@@ -455,6 +455,14 @@ class PMixture:
         return np.asarray(self.process.t_of_p(p))
 
 
+def with_steps(plan: dict, steps: int) -> dict:
+    """``plan`` with ``steps`` training steps in all, split between the main and the annealing
+    phase in the plan's proportion (what ``--steps`` does)."""
+    total = plan["steps"] + plan["anneal_steps"]
+    main = int(round(steps * plan["steps"] / total))
+    return dict(plan, steps=main, anneal_steps=steps - main)
+
+
 def build_models(plan: dict, seed: int = 0) -> dict:
     """``{"r=1": LocalDenoiser, ..., "global": GlobalDenoiser}`` for loop-gas bits (C = 2)."""
     from latticediff.nn import GlobalDenoiser, LocalDenoiser
@@ -1257,9 +1265,7 @@ def main(argv=None) -> int:
         ap.error(f"--plan must be one of {sorted(PLANS)}, got {plan_name!r}")
     plan = dict(PLANS[plan_name])
     if args.steps is not None:
-        total = plan["steps"] + plan["anneal_steps"]
-        plan["steps"] = int(round(args.steps * plan["steps"] / total))
-        plan["anneal_steps"] = args.steps - plan["steps"]
+        plan = with_steps(plan, args.steps)
     if args.batch is not None:
         plan["batch"] = args.batch
     if args.trained_on is not None and not args.models_dir:

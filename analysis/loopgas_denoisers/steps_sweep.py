@@ -44,6 +44,7 @@ from run import (  # noqa: E402
     generate,
     load_weights,
     weights_cache,
+    with_steps,
 )
 
 
@@ -124,9 +125,7 @@ def main(argv=None) -> int:
     run = json.loads(results.read_text())
     plan = dict(PLANS[a.plan])
     if a.steps is not None:
-        total = plan["steps"] + plan["anneal_steps"]
-        plan["steps"] = int(round(a.steps * plan["steps"] / total))
-        plan["anneal_steps"] = a.steps - plan["steps"]
+        plan = with_steps(plan, a.steps)
     if run.get("plan") != plan:
         ap.error(f"--run {a.run} was made with another plan or --steps ({run.get('plan_name')!r})")
     cache = weights_cache(plan, a.models_dir, a.trained_on)
@@ -144,10 +143,7 @@ def main(argv=None) -> int:
     load_weights(models, cache, "cpu")
     longer = None
     if a.global_steps is not None:
-        p2 = dict(plan)
-        total = PLANS[a.plan]["steps"] + PLANS[a.plan]["anneal_steps"]
-        p2["steps"] = int(round(a.global_steps * PLANS[a.plan]["steps"] / total))
-        p2["anneal_steps"] = a.global_steps - p2["steps"]
+        p2 = with_steps(PLANS[a.plan], a.global_steps)
         c2 = weights_cache(p2, a.models_dir, a.trained_on)
         if not (c2 / "global.pt").exists():
             ap.error(f"--global-steps {a.global_steps}: no global network in {c2}")
