@@ -56,8 +56,9 @@ class _PadConv(nn.Module):
         return self.conv(pad_lattice(h, 1, self.padding, self.dim))
 
 
-def _group_norm(ch: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(ch, 8), ch)
+def _norm_layer(norm: str | None, ch: int) -> nn.Module:
+    """GroupNorm (up to 8 groups) for norm="group", the identity for None."""
+    return nn.GroupNorm(math.gcd(ch, 8), ch) if norm == "group" else nn.Identity()
 
 
 class _ResBlock(nn.Module):
@@ -68,8 +69,7 @@ class _ResBlock(nn.Module):
         # "group": GroupNorm before each activation. Without it the residual stream can grow
         # by a factor per block, and in long runs it did, until the output collapsed
         # (analysis/loopgas_denoisers/README.md).
-        self.n1 = _group_norm(ch) if norm == "group" else nn.Identity()
-        self.n2 = _group_norm(ch) if norm == "group" else nn.Identity()
+        self.n1, self.n2 = _norm_layer(norm, ch), _norm_layer(norm, ch)
         self.film = None if emb_dim is None else nn.Linear(emb_dim, 2 * ch)
         if self.film is not None:
             nn.init.zeros_(self.film.weight)
@@ -208,7 +208,7 @@ class GlobalDenoiser(_Denoiser):
             self.up_blocks = nn.ModuleList(
                 _ResBlock(conv, h, padding, dim, e, norm) for _ in range(levels)
             )
-            self.out_norm = _group_norm(h) if norm == "group" else nn.Identity()
+            self.out_norm = _norm_layer(norm, h)
             self.head = conv(h, out_channels, 1)
 
         _init_seeded(build, seed)
