@@ -1376,7 +1376,7 @@ def _build(info, process, pdict, est, radii, raw, rules, cost, n_steps) -> Local
         if not (np.all(s == 0) or np.all(s > 0)):  # exact zeros beside estimates: floor them
             sf = np.where(s > 0, s, float(s[s > 0].min()))
         fit = fit_markov_length(radii, v, sf, snr=rules["snr"], r_min=radii[0])
-        r, why = _radius_rule(radii, v, sf, fit, **{k: rules[k] for k in _RULE_KEYS[:-1]})
+        r, why = _radius_rule(radii, v, sf, fit, **{k: rules[k] for k in _RADIUS_KEYS})
         points.append(
             LocalityPoint(
                 t=float(tv),
@@ -1424,8 +1424,9 @@ def _build(info, process, pdict, est, radii, raw, rules, cost, n_steps) -> Local
     return rep
 
 
-# the last one, tail, acts on the schedule only (not on r(t) at a grid point)
-_RULE_KEYS = ("eps", "tolerance", "r_min", "r_max", "max_rel_err", "snr", "negative_cmi", "tail")
+# the keys of r(t) at a grid point; tail acts on the schedule only
+_RADIUS_KEYS = ("eps", "tolerance", "r_min", "r_max", "max_rel_err", "snr", "negative_cmi")
+_RULE_KEYS = _RADIUS_KEYS + ("tail",)
 
 
 def _check_rules(d: dict) -> None:
