@@ -153,6 +153,9 @@ PLANS = {
 # "full" with the vertex-parity inputs and clipping of "gpu" (run with --steps 4000 on a CPU:
 # does the networks' gap approach the exact one as the global network's training error falls?)
 PLANS["full-parity"] = dict(PLANS["full"], features="vertex_parity", grad_clip=1.0)
+# "full-parity" with GroupNorm in the global U-Net: the unnormalised one collapsed to ln 2 at
+# step ~3000 of an 8000-step run (README); with it, does longer training lower the global floor?
+PLANS["full-parity-gn"] = dict(PLANS["full-parity"], global_norm="group")
 # A device budget (one H100 call, see gpu_run.sh): 16x the training samples of "full"
 # (4000 steps at batch 128), a wider network, vertex parities as an input of every model (they
 # halve the global sampler's defects at equal budget, parity_features.py) and gradient clipping
