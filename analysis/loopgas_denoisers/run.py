@@ -314,6 +314,43 @@ def global_posterior(p: float, y: np.ndarray, sites) -> np.ndarray:
     return _posterior_from_pfaffians(p, y, sites, np.ones((L, L), bool))
 
 
+def global_posterior_all(p: float, y: np.ndarray) -> np.ndarray:
+    """:func:`global_posterior` at every site of every sample at once, shape (n, L, L, 4).
+
+    One factorisation of the torus' Kasteleyn matrices per sample and boundary sector gives
+    ``P(y_A = b, y_rest)`` of all L^2 sites by rank-4 updates through a selected inverse
+    (:mod:`latticediff.info._rbim`, the route of ``syndrome_cmi``); ~100x faster than four
+    Pfaffians per site at L = 16 (0.04 s per sample on one core), equal to rounding (tests).
+    """
+    from latticediff.info.syndrome import _site_log_c0
+
+    y = np.ascontiguousarray(y, dtype=np.uint8)
+    n, _, L, _ = y.shape
+    ii, jj = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
+    res, _ = _site_log_c0(L, p, y, 0, 1, np.stack([ii.ravel(), jj.ravel()], axis=1))
+    nv = (res.shape[2] - 1) // 2
+    lc = res[..., 1 + nv :]  # log c0 of the torus with A's error bits flipped by v (bit 0: h)
+    ya = (y[:, 0] + 2 * y[:, 1]).reshape(n, L * L).astype(np.int64)
+    b = np.arange(4)
+    lpy = np.take_along_axis(lc, b ^ ya[..., None], axis=-1)  # log P(y_A = b, y_rest) + const
+    post = _posterior_from_joint(p, np.exp(lpy - lpy.max(axis=-1, keepdims=True)), ya)
+    return post.reshape(n, L, L, 4)
+
+
+def _posterior_from_joint(p: float, py: np.ndarray, ya: np.ndarray) -> np.ndarray:
+    """P(e_A = a | y) (last axis indexed by e_A) from ``py[..., b]`` proportional to
+    ``P(y_A = b, y_rest)`` and the observed ``ya``: invert the channel ``M = BSC(p) (x) BSC(p)``
+    to get ``P(x_A = a, y_rest)``, then weight by ``M[y_A, a]``."""
+    bsc_inv = np.array([[1 - p, -p], [-p, 1 - p]]) / (1 - 2 * p)
+    px = np.maximum(py @ np.kron(bsc_inv, bsc_inv).T, 0.0)  # P(x_A = a, y_rest); a = h + 2 v
+    ea = ya[..., None] ^ np.arange(4)  # e_A implied by x_A = a
+    post = px * np.where(ea & 1, p, 1 - p) * np.where(ea >> 1, p, 1 - p)
+    post /= post.sum(axis=-1, keepdims=True)
+    out = np.empty_like(post)
+    np.put_along_axis(out, ea, post, axis=-1)
+    return out
+
+
 def _posterior_from_pfaffians(p, y, sites, mask) -> np.ndarray:
     from latticediff.info.syndrome import loopgas_log_prob
 
@@ -327,16 +364,8 @@ def _posterior_from_pfaffians(p, y, sites, mask) -> np.ndarray:
         ys[k, b, 1, i0, j0] = b >> 1
     lp = loopgas_log_prob(L, p, mask, ys.reshape(m * 4, 2, L, L)).reshape(m, 4)
     py = np.exp(lp - lp.max(axis=1, keepdims=True))  # P(y_A = b, y_rest), per-site scale
-    bsc_inv = np.array([[1 - p, -p], [-p, 1 - p]]) / (1 - 2 * p)
-    px = np.maximum(py @ np.kron(bsc_inv, bsc_inv).T, 0.0)  # P(x_A = a, y_rest); a = h + 2 v
     ya = y[n_idx, 0, i0, j0].astype(np.int64) + 2 * y[n_idx, 1, i0, j0].astype(np.int64)
-    a = np.arange(4)
-    ea = ya[:, None] ^ a[None, :]  # e_A implied by x_A = a
-    post = px * np.where(ea & 1, p, 1 - p) * np.where(ea >> 1, p, 1 - p)
-    post /= post.sum(axis=1, keepdims=True)
-    out = np.empty_like(post)
-    out[k[:, None], ea] = post  # indexed by e_A
-    return out
+    return _posterior_from_joint(p, py, ya)
 
 
 def kl_bits(p1, p2):
@@ -350,8 +379,9 @@ def kl_bits(p1, p2):
 
 
 def exact_global_module():
-    """The Bayes-optimal global denoiser as a torch module (4 Pfaffians per site and step; small
-    L only), same interface as :func:`exact_local_module`; ``receptive_radius`` is None."""
+    """The Bayes-optimal global denoiser as a torch module (:func:`global_posterior_all`: one
+    Kasteleyn factorisation per sample and step, 0.04 s at L = 16), same interface as
+    :func:`exact_local_module`; ``receptive_radius`` is None."""
     import torch
 
     class ExactGlobal(torch.nn.Module):
@@ -368,20 +398,18 @@ def exact_global_module():
             y = (x.detach().cpu().numpy() > 0).astype(np.uint8)
             n, _, L, _ = y.shape
             cs = np.broadcast_to(np.asarray(c.detach().cpu(), np.float64), (n,))
-            logits = np.empty((n, 2, 2, L, L))
-            ii, jj = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
-            for k in range(n):
-                p = max(cs[k] / 2, 1e-9)
+            logits = np.zeros((n, 2, 2, L, L))
+            for c_k in np.unique(cs):
+                p = max(c_k / 2, 1e-9)
                 if p > P_UNIFORM:
                     # the channel inversion loses all precision as p -> 1/2, where the posterior
-                    # of x_A is the uniform prior up to O((1 - 2p)^2): use the prior
-                    logits[k] = 0.0
+                    # of x_A is the uniform prior up to O((1 - 2p)^2): use the prior (logits 0)
                     continue
-                sites = (np.full(L * L, k), ii.ravel(), jj.ravel())
-                pe = edge_marginals(global_posterior(p, y, sites)).reshape(L, L, 2)
-                px1 = np.where(y[k].transpose(1, 2, 0) == 1, 1 - pe, pe)
-                px1 = np.clip(px1, 1e-15, 1 - 1e-15).transpose(2, 0, 1)
-                logits[k, 0], logits[k, 1] = np.log1p(-px1), np.log(px1)
+                ks = np.flatnonzero(cs == c_k)
+                pe = edge_marginals(global_posterior_all(p, y[ks]))  # (m, L, L, 2)
+                px1 = np.where(y[ks].transpose(0, 2, 3, 1) == 1, 1 - pe, pe)
+                px1 = np.clip(px1, 1e-15, 1 - 1e-15).transpose(0, 3, 1, 2)
+                logits[ks, 0], logits[ks, 1] = np.log1p(-px1), np.log(px1)
             return torch.from_numpy(logits.reshape(n, 4, L, L)).to(x.device, x.dtype)
 
     return ExactGlobal()
