@@ -483,3 +483,34 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
             assert e.value.code == 2
     finally:
         del plans["tiny-ss"]
+
+
+def test_exact_steps_samples_resumes_and_rejects_bad_input(tmp_path):
+    """exact_steps.py (exact samplers against the number of steps): one cell per schedule and
+    step count with its compute split, a resume that keeps finished cells, and one-line errors."""
+    import json
+
+    es = load_script(RUN.parent / "exact_steps.py")
+    out = tmp_path / "es"
+    base = ["--quick", "--window", "0.04", "0.13", "--n", "3", "--out", str(out)]
+    only = ["--only", "exact local r=1", "exact hybrid r=2 + global tail"]
+    assert es.main([*base, "--n-steps", "6", *only]) == 0
+    res = json.loads((out / "exact_steps.json").read_text())
+    cells = res["results"]
+    assert set(cells) == {"exact local r=1", "exact hybrid r=2 + global tail"}
+    assert cells["exact local r=1"]["6"]["global_step_fraction"] == 0.0
+    assert 0 < cells["exact hybrid r=2 + global tail"]["6"]["global_step_fraction"] < 1
+    assert all(c["6"]["defect_density"] >= 0 for c in cells.values())
+    stamp = cells["exact local r=1"]["6"]["wall_s"]
+    assert es.main([*base, "--n-steps", "6", "8", "--resume", "--only", "exact local r=1"]) == 0
+    cells = json.loads((out / "exact_steps.json").read_text())["results"]
+    assert cells["exact local r=1"]["6"]["wall_s"] == stamp  # kept, not redone
+    assert set(cells["exact local r=1"]) == {"6", "8"}
+    assert (out / "exact_steps.png").stat().st_size > 10_000
+    for bad in (["--n-steps", "1"], ["--window", "0.2", "0.1"], ["--n", "1"]):
+        with pytest.raises(SystemExit) as e:
+            es.main([*base, *bad])
+        assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        es.main(["--quick", "--out", str(tmp_path / "none")])  # no window and no run
+    assert e.value.code == 2
