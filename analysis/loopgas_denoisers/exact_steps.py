@@ -93,7 +93,7 @@ def figure(res: dict, trained: dict | None, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     colors = dict(zip(ORDER, ("C3", "C1", "C2", "C0", "k"), strict=True))
     for name in ORDER:
         rows = res["results"].get(name, {})
@@ -121,7 +121,8 @@ def figure(res: dict, trained: dict | None, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_ylim(bottom=0)
-    allns = sorted({int(k) for rows in res["results"].values() for k in rows})
+    allns = {int(k) for rows in res["results"].values() for k in rows}
+    allns = sorted(allns | set(trained["n_steps"] if trained else ()))
     ax.set_xticks(allns, [str(n) for n in allns])
     ax.set_xlabel("reverse steps (uniform in 1 - 2p from p = 1/2)")
     ax.set_ylabel("vertex defects per vertex (true data: 0)")
@@ -131,7 +132,7 @@ def figure(res: dict, trained: dict | None, path: Path) -> None:
         f"window p in [{lo:.2f}, {hi:.2f}]; dotted: trained networks at the same L",
         fontsize=9,
     )
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
