@@ -156,6 +156,9 @@ PLANS["full-parity"] = dict(PLANS["full"], features="vertex_parity", grad_clip=1
 # "full-parity" with GroupNorm in the global U-Net: the unnormalised one collapsed to ln 2 at
 # step ~3000 of an 8000-step run (README); with it, does longer training lower the global floor?
 PLANS["full-parity-gn"] = dict(PLANS["full-parity"], global_norm="group")
+# the same at half the learning rate: with GroupNorm, 16000 steps at lr 2e-3 still fell to ln 2
+# at step ~5800 and recovered only by ~10000 (README)
+PLANS["full-parity-gn-lr1e-3"] = dict(PLANS["full-parity-gn"], lr=1e-3)
 # A device budget (one H100 call, see gpu_run.sh): 16x the training samples of "full"
 # (4000 steps at batch 128), a wider network, vertex parities as an input of every model (they
 # halve the global sampler's defects at equal budget, parity_features.py) and gradient clipping

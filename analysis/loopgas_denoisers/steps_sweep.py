@@ -16,7 +16,8 @@ schedule against the number of steps.
 Writes ``steps_sweep.json`` and ``steps_sweep.png`` into the run's folder (``--stem`` names
 them otherwise). ``--global-steps N`` adds the same plan's global network trained for N steps
 (``run.py --steps N --train-only global --models-dir M``), to see whether the global sampler's
-remaining defects fall with training.
+remaining defects fall with training; ``--global-plan NAME`` takes it from another plan (e.g.
+another learning rate).
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def main(argv=None) -> int:
         "(from --models-dir, e.g. run.py --steps N --train-only global): training error or not?",
     )
     ap.add_argument(
+        "--global-plan",
+        default=None,
+        choices=sorted(PLANS),
+        help="the plan of the --global-steps network (default: --plan), e.g. another learning rate",
+    )
+    ap.add_argument(
         "--global-tail",
         action="store_true",
         help="add 'hybrid r=3 + global tail': global on the window and on every step below it "
@@ -114,6 +121,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if not a.stem or "/" in a.stem or a.stem.startswith("."):
         ap.error(f"--stem must be a plain file name, got {a.stem!r}")
+    if a.global_plan is not None and a.global_steps is None:
+        ap.error("--global-plan needs --global-steps (the steps of that plan's global network)")
     if a.plot_only:
         figure(json.loads((a.run / f"{a.stem}.json").read_text()), a.run / f"{a.stem}.png")
         return 0
@@ -143,10 +152,11 @@ def main(argv=None) -> int:
     load_weights(models, cache, "cpu")
     longer = None
     if a.global_steps is not None:
-        p2 = with_steps(PLANS[a.plan], a.global_steps)
+        gplan = a.global_plan or a.plan
+        p2 = with_steps(PLANS[gplan], a.global_steps)
         c2 = weights_cache(p2, a.models_dir, a.trained_on)
         if not (c2 / "global.pt").exists():
-            ap.error(f"--global-steps {a.global_steps}: no global network in {c2}")
+            ap.error(f"--global-steps {a.global_steps}: no global network of {gplan} in {c2}")
         longer = {"global": build_models(p2)["global"]}
         load_weights(longer, c2, "cpu")
         longer = longer["global"]
@@ -178,9 +188,10 @@ def main(argv=None) -> int:
         )
         extra = {}
         if longer is not None:
-            extra[f"global, {a.global_steps} training steps"] = HybridSchedule.single(
-                longer, math.inf
-            )
+            label = f"global, {a.global_steps} training steps"
+            if a.global_plan not in (None, a.plan):
+                label = f"global ({a.global_plan}, {a.global_steps} steps)"
+            extra[label] = HybridSchedule.single(longer, math.inf)
         if a.global_tail:
             extra["hybrid r=3 + global tail"] = HybridSchedule.local_global(
                 models["r=3"], models["global"], window=(0.0, t_hi), t_max=math.inf

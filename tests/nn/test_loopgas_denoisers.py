@@ -471,10 +471,19 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
         res2 = json.loads((out / "longer.json").read_text())
         assert "global, 10 training steps" in res2["defects"]
         assert res2["defects"]["global"] == res["defects"]["global"][:1]  # same seeds, same data
+        # ... and from another plan (another learning rate)
+        plans["tiny-ss-lr"] = dict(plans["tiny-ss"], lr=plans["tiny-ss"]["lr"] / 2)
+        lr_args = ["--plan", "tiny-ss-lr", *args[2:-1], "--steps", "10", "--train-only", "global"]
+        assert runmod.main(lr_args) == 0
+        extra = [*extra[:-1], "other", "--global-plan", "tiny-ss-lr"]
+        assert sweep.main([*base, *extra]) == 0
+        res3 = json.loads((out / "other.json").read_text())
+        assert "global (tiny-ss-lr, 10 steps)" in res3["defects"]
         bad_args = (
             ["--n-steps", "1"],  # too few
             ["--steps", "99"],  # not the run's plan
             ["--global-steps", "12"],  # no such global network
+            ["--global-plan", "tiny-ss-lr"],  # without --global-steps
             ["--stem", "../x"],
         )
         for bad in bad_args:
@@ -482,7 +491,8 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
                 sweep.main([*base, *bad])
             assert e.value.code == 2
     finally:
-        del plans["tiny-ss"]
+        plans.pop("tiny-ss")
+        plans.pop("tiny-ss-lr", None)
 
 
 def test_exact_steps_samples_resumes_and_rejects_bad_input(tmp_path):
