@@ -159,6 +159,9 @@ PLANS["full-parity-gn"] = dict(PLANS["full-parity"], global_norm="group")
 # the same at half the learning rate: with GroupNorm, 16000 steps at lr 2e-3 still fell to ln 2
 # at step ~5800 and recovered only by ~10000 (README)
 PLANS["full-parity-gn-lr1e-3"] = dict(PLANS["full-parity-gn"], lr=1e-3)
+# GroupNorm also on the stream before the down-sampling and merge convolutions, whose gains
+# compounded to 10^6 in the collapse of full-parity-gn (README)
+PLANS["full-parity-gns"] = dict(PLANS["full-parity"], global_norm="group-stream")
 # A device budget (one H100 call, see gpu_run.sh): 16x the training samples of "full"
 # (4000 steps at batch 128), a wider network, vertex parities as an input of every model (they
 # halve the global sampler's defects at equal budget, parity_features.py) and gradient clipping

@@ -57,8 +57,11 @@ class _PadConv(nn.Module):
 
 
 def _norm_layer(norm: str | None, ch: int) -> nn.Module:
-    """GroupNorm (up to 8 groups) for norm="group", the identity for None."""
-    return nn.GroupNorm(math.gcd(ch, 8), ch) if norm == "group" else nn.Identity()
+    """GroupNorm (up to 8 groups) for norm="group" or "group-stream", the identity for None."""
+    return nn.GroupNorm(math.gcd(ch, 8), ch) if norm in _NORMS[1:] else nn.Identity()
+
+
+_NORMS = (None, "group", "group-stream")
 
 
 class _ResBlock(nn.Module):
@@ -104,10 +107,16 @@ class GlobalDenoiser(_Denoiser):
     padding : "circular" | "zeros" | "reflect"
     dim : 1, 2 or 3
     t_embedding, n_freq, emb_dim, prediction, seed : as for LocalDenoiser.
-    norm : None (default) or ``"group"``: GroupNorm before every activation of the residual
-        blocks and before the output layer. Without it the activations of a long training run
+    norm : None (default), ``"group"`` or ``"group-stream"``. ``"group"``: GroupNorm before
+        every activation of the residual blocks and before the output layer. ``"group-stream"``:
+        also before every down-sampling and merge convolution, so the residual stream's scale is
+        reset at each change of resolution. Without any, the activations of a long training run
         grew by ~8x per block until the loss collapsed to ln 2 (loop gas, 8000 steps at lr
-        2e-3, gradient clipping on); the default keeps earlier models and their ids unchanged.
+        2e-3, gradient clipping on). ``"group"`` only delayed that (16000 steps: collapse at
+        step ~5800): the branches are normalised, but the plain convolutions between the blocks
+        multiply the stream by a gain that grew to ~10 per stage (10^6 at the head; probe in
+        analysis/loopgas_denoisers/README.md). The default keeps earlier models and their ids
+        unchanged.
     input_features : None or ``"vertex_parity"``. ``"vertex_parity"`` is for loop-gas edge
         data (``in_channels=2``: horizontal and vertical edge of each site, in the +-1 encoding
         of :func:`~latticediff.nn.train.encode_input`; ``dim=2``, circular padding): one input
@@ -148,8 +157,8 @@ class GlobalDenoiser(_Denoiser):
         _check_int("out_channels", out_channels, 1)
         _check_int("hidden", hidden, 1)
         _check_int("levels", levels, 0, 10)
-        if norm not in (None, "group"):
-            raise ParameterError(f"norm must be None or 'group', got {norm!r}")
+        if norm not in _NORMS:
+            raise ParameterError(f"norm must be one of {_NORMS}, got {norm!r}")
         if input_features not in (None, "vertex_parity"):
             raise ParameterError(
                 f"input_features must be None or 'vertex_parity', got {input_features!r}"
@@ -205,6 +214,11 @@ class GlobalDenoiser(_Denoiser):
             self.merges = nn.ModuleList(
                 _PadConv(conv, 2 * h, h, padding, dim) for _ in range(levels)
             )
+            # "group-stream": the stream itself is normalised before every plain convolution
+            # (identities otherwise: no parameters, so other models' weights are unchanged)
+            sn = norm if norm == "group-stream" else None
+            self.down_norms = nn.ModuleList(_norm_layer(sn, h) for _ in range(levels))
+            self.merge_norms = nn.ModuleList(_norm_layer(sn, 2 * h) for _ in range(levels))
             self.up_blocks = nn.ModuleList(
                 _ResBlock(conv, h, padding, dim, e, norm) for _ in range(levels)
             )
@@ -228,17 +242,18 @@ class GlobalDenoiser(_Denoiser):
             x = torch.cat([x, par[:, None]], dim=1)
         h = self.stem(x)
         skips = []
-        for block, down in zip(self.down_blocks, self.downs, strict=True):
+        for block, down, dn in zip(self.down_blocks, self.downs, self.down_norms, strict=True):
             h = block(h, emb)
             skips.append(h)
-            h = down(h)
+            h = down(dn(h))
         h = self.mid1(h, emb)
         g = self.global_mlp(h.mean(dim=tuple(range(2, h.ndim))))
         h = h + g.view(g.shape + (1,) * self.dim)
         h = self.mid2(h, emb)
-        for block, merge, skip in zip(self.up_blocks, self.merges, reversed(skips), strict=True):
+        ups = zip(self.up_blocks, self.merges, self.merge_norms, reversed(skips), strict=True)
+        for block, merge, mn, skip in ups:
             h = F.interpolate(h, size=skip.shape[2:], mode="nearest")
-            h = block(merge(torch.cat([h, skip], dim=1)), emb)
+            h = block(merge(mn(torch.cat([h, skip], dim=1))), emb)
         return self.head(F.silu(self.out_norm(h)))
 
     def flops_per_site(self, shape) -> float:

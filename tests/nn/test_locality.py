@@ -404,6 +404,23 @@ def test_global_group_norm_option(tmp_path):
     assert "norm" not in plain.config()["kwargs"]  # earlier configs and ids unchanged
     with pytest.raises(ParameterError, match="'batch'"):
         GlobalDenoiser(2, 4, hidden=8, norm="batch")
+    # "group-stream": one more GroupNorm before each of the 2 down and 2 merge convolutions
+    stream = GlobalDenoiser(2, 4, hidden=8, levels=2, seed=0, norm="group-stream")
+    gns = [m for m in stream.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert len(gns) == n_norms + 4
+    assert stream.n_params() == net.n_params() + 2 * 2 * 8 + 2 * 2 * 16
+    back = load_model(save_model(stream, tmp_path, {"name": "stream"}, "test"))
+    assert back.norm == "group-stream"
+    torch.testing.assert_close(back(x, t), stream(x, t))
+    # the stream norm undoes a scale of the stream: blow up the first block's output, and the
+    # input of the first down-sampling convolution keeps unit variance per group
+    seen = []
+    stream.downs[0].register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        stream.stem.conv.weight.mul_(1e4)
+        stream(x, t)
+    v = seen[0].reshape(3, 8, -1).var(dim=2, unbiased=False)  # 8 groups of one channel
+    torch.testing.assert_close(v, torch.ones_like(v), atol=1e-3, rtol=0)
 
 
 def test_local_vertex_parity_feature(tmp_path):
