@@ -805,6 +805,28 @@ def exact_comparison(models, xs, process, plan, device, log) -> dict:
     )
 
 
+def excess_over_exact_global(net, xs, process, ps, device="cpu") -> dict:
+    """A network's excess loss over the exact global denoiser, ``E_y KL(P(x_e | y) || q(x_e |
+    y))`` in nats per edge, averaged over every edge of each clean sample in ``xs``, at each p
+    in ``ps``; errors from the spread over samples. The noise is that of
+    :func:`exact_comparison` (one uniform per edge, ``SEEDS["exact_noise"]``), so with the same
+    ``xs`` the two agree up to the choice of sites (all edges here, four sites there)."""
+    from latticediff.nn import predict_x0
+
+    u = np.random.default_rng(SEEDS["exact_noise"]).random(xs.shape)
+    mean, se = [], []
+    for q in ps:
+        y = xs ^ (u < q).astype(np.uint8)
+        pe = edge_marginals(global_posterior_all(float(q), y))  # (n, L, L, 2): P(e = 1 | y)
+        px_g = np.where(y.transpose(0, 2, 3, 1) == 1, 1 - pe, pe)  # P(x = 1 | y)
+        probs = predict_x0(net, y, float(process.t_of_p(q)), process, device=device)
+        px_n = probs[..., 1].transpose(0, 2, 3, 1)  # (n, L, L, 2)
+        per = kl_bits(px_g, px_n).reshape(len(xs), -1).mean(axis=1)
+        mean.append(float(per.mean()))
+        se.append(float(per.std(ddof=1) / math.sqrt(len(per))))
+    return dict(p=[float(q) for q in ps], mean=mean, stderr=se, n_samples=int(len(xs)))
+
+
 def gap_markov_length(ex: dict, r_min: int = 2) -> dict:
     """Decay length of the exact gap in r at each p: weighted fit ``log Delta = c - r / xi`` over
     the radii ``r >= r_min`` whose Delta exceeds twice its error (weights Delta / stderr); xi

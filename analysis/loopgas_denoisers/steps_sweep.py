@@ -42,6 +42,7 @@ from run import (  # noqa: E402
     PLANS,
     SEEDS,
     build_models,
+    excess_over_exact_global,
     generate,
     load_weights,
     weights_cache,
@@ -160,6 +161,9 @@ def main(argv=None) -> int:
         longer = {"global": build_models(p2)["global"]}
         load_weights(longer, c2, "cpu")
         longer = longer["global"]
+        longer_label = f"global, {a.global_steps} training steps"
+        if a.global_plan not in (None, a.plan):
+            longer_label = f"global ({a.global_plan}, {a.global_steps} steps)"
     process = BitFlip(gamma=GAMMA)
     window = tuple(run["generation"]["window_p"])
     t_hi = float(process.t_of_p(window[1]))
@@ -180,6 +184,20 @@ def main(argv=None) -> int:
         wall_s={},
     )
 
+    # the global networks' own error, against the exact global posterior on every edge
+    xs = ld.sample(
+        ld.LoopGas(L=plan["L"], x=1.0), n_samples=plan["exact_samples"], seed=SEEDS["exact_data"]
+    )
+    nets = {"global": models["global"]}
+    if longer is not None:
+        nets[longer_label] = longer
+    res["excess_over_exact_global"] = {}
+    for name, net in nets.items():
+        ex = excess_over_exact_global(net, xs, process, plan["exact_p"])
+        res["excess_over_exact_global"][name] = ex
+        k = int(np.argmax(ex["mean"]))
+        print(f"{name}: excess over the exact global denoiser, max {ex['mean'][k]:.4f} +- "
+              f"{ex['stderr'][k]:.4f} nats/edge at p = {ex['p'][k]}", flush=True)  # fmt: skip
     for ns in a.n_steps:
         t0 = time.perf_counter()
         print(f"{ns} steps", flush=True)
@@ -188,10 +206,7 @@ def main(argv=None) -> int:
         )
         extra = {}
         if longer is not None:
-            label = f"global, {a.global_steps} training steps"
-            if a.global_plan not in (None, a.plan):
-                label = f"global ({a.global_plan}, {a.global_steps} steps)"
-            extra[label] = HybridSchedule.single(longer, math.inf)
+            extra[longer_label] = HybridSchedule.single(longer, math.inf)
         if a.global_tail:
             extra["hybrid r=3 + global tail"] = HybridSchedule.local_global(
                 models["r=3"], models["global"], window=(0.0, t_hi), t_max=math.inf

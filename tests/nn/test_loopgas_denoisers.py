@@ -135,6 +135,31 @@ def test_all_site_global_posterior_equals_per_site_pfaffians(study):
             np.testing.assert_allclose(got[s], want, rtol=1e-8, atol=1e-12)
 
 
+def test_excess_over_exact_global_is_zero_for_the_exact_denoiser(study):
+    """excess_over_exact_global: the exact global module has no excess (to rounding); for the
+    exact radius-1 denoiser it is the exact radius-1 gap, computed here per site the way
+    exact_comparison does (per-site Pfaffians and the syndrome table)."""
+    from latticediff.noise import BitFlip
+
+    proc = BitFlip(gamma=1.0)
+    xs = np.asarray(ld.sample(LoopGas(L=6, x=1.0), n_samples=4, seed=3))
+    ps = [0.05, 0.11]
+    ex = study.excess_over_exact_global(study.exact_global_module(), xs, proc, ps)
+    assert ex["p"] == ps and ex["n_samples"] == 4
+    np.testing.assert_allclose(ex["mean"], 0.0, atol=1e-9)
+    loc = study.excess_over_exact_global(study.exact_local_module(1, proc), xs, proc, ps)
+    u = np.random.default_rng(study.SEEDS["exact_noise"]).random(xs.shape)
+    ii, jj = np.meshgrid(np.arange(6), np.arange(6), indexing="ij")
+    for k, p in enumerate(ps):
+        y = xs ^ (u < p).astype(np.uint8)
+        sites = (np.repeat(np.arange(4), 36), np.tile(ii.ravel(), 4), np.tile(jj.ravel(), 4))
+        ya = np.stack([y[sites[0], 0, sites[1], sites[2]], y[sites[0], 1, sites[1], sites[2]]], 1)
+        px_g = study._px(study.edge_marginals(study.global_posterior(p, y, sites)), ya)
+        px_l = study._px(study.edge_marginals(study.local_posterior(1, p, y, sites)), ya)
+        want = study.kl_bits(px_g, px_l).mean()
+        assert loc["mean"][k] == pytest.approx(want, rel=1e-6) and want > 0.02  # float32 logits
+
+
 def test_exact_gap_positive_and_falls_with_radius(study):
     """Delta(r) = E KL(P(x_A|y) || P(x_A|y_Q)) > 0 at p = 0.11 on L = 8, smaller for r = 2."""
     L, p, n = 8, 0.11, 64
@@ -479,6 +504,9 @@ def test_steps_sweep_reruns_generation_of_a_cached_run(study, tmp_path):
         assert sweep.main([*base, *extra]) == 0
         res3 = json.loads((out / "other.json").read_text())
         assert "global (tiny-ss-lr, 10 steps)" in res3["defects"]
+        ex = res3["excess_over_exact_global"]
+        assert set(ex) == {"global", "global (tiny-ss-lr, 10 steps)"}
+        assert all(v["p"] == [0.08, 0.12] and min(v["mean"]) > 0 for v in ex.values())
         bad_args = (
             ["--n-steps", "1"],  # too few
             ["--steps", "99"],  # not the run's plan
