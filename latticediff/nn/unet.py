@@ -56,12 +56,12 @@ class _PadConv(nn.Module):
         return self.conv(pad_lattice(h, 1, self.padding, self.dim))
 
 
+_NORMS = (None, "group", "group-stream")
+
+
 def _norm_layer(norm: str | None, ch: int) -> nn.Module:
     """GroupNorm (up to 8 groups) for norm="group" or "group-stream", the identity for None."""
     return nn.GroupNorm(math.gcd(ch, 8), ch) if norm in _NORMS[1:] else nn.Identity()
-
-
-_NORMS = (None, "group", "group-stream")
 
 
 class _ResBlock(nn.Module):
