@@ -176,7 +176,7 @@ PLANS["gpu"] = dict(
     hidden=64,
     features="vertex_parity",
     plain_radii=[1],  # a parity-aware r = 1 model has no convolution: worse than plain (README)
-    global_norm="group",  # the unnormalised U-Net collapsed in a long run (README)
+    global_norm="group-stream",  # "group" alone, and no norm, collapsed in long CPU runs (README)
     grad_clip=1.0,
     n_eval=2048,
     gen_n=256,
