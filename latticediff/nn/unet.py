@@ -115,8 +115,8 @@ class GlobalDenoiser(_Denoiser):
         2e-3, gradient clipping on). ``"group"`` only delayed that (16000 steps: collapse at
         step ~5800): the branches are normalised, but the plain convolutions between the blocks
         multiply the stream by a gain that grew to ~10 per stage (10^6 at the head; probe in
-        analysis/loopgas_denoisers/README.md). The default keeps earlier models and their ids
-        unchanged.
+        analysis/loopgas_denoisers/README.md); ``"group-stream"`` ran the same 16000 steps
+        without a collapse. The default keeps earlier models and their ids unchanged.
     input_features : None or ``"vertex_parity"``. ``"vertex_parity"`` is for loop-gas edge
         data (``in_channels=2``: horizontal and vertical edge of each site, in the +-1 encoding
         of :func:`~latticediff.nn.train.encode_input`; ``dim=2``, circular padding): one input
