@@ -343,6 +343,12 @@ def global_posterior_all(p: float, y: np.ndarray) -> np.ndarray:
     return post.reshape(n, L, L, 4)
 
 
+def global_px1_all(p: float, y: np.ndarray) -> np.ndarray:
+    """Exact ``P(x_e = 1 | y)`` of every edge, in the layout of ``y``: (n, 2, L, L)."""
+    pe = edge_marginals(global_posterior_all(p, y))  # P(e = 1 | y), (n, L, L, 2)
+    return np.where(y == 1, 1 - pe.transpose(0, 3, 1, 2), pe.transpose(0, 3, 1, 2))
+
+
 def _posterior_from_joint(p: float, py: np.ndarray, ya: np.ndarray) -> np.ndarray:
     """P(e_A = a | y) (last axis indexed by e_A) from ``py[..., b]`` proportional to
     ``P(y_A = b, y_rest)`` and the observed ``ya``: invert the channel ``M = BSC(p) (x) BSC(p)``
@@ -412,9 +418,7 @@ def exact_global_module():
                     # of x_A is the uniform prior up to O((1 - 2p)^2): use the prior (logits 0)
                     continue
                 ks = np.flatnonzero(cs == c_k)
-                pe = edge_marginals(global_posterior_all(p, y[ks]))  # (m, L, L, 2)
-                px1 = np.where(y[ks].transpose(0, 2, 3, 1) == 1, 1 - pe, pe)
-                px1 = np.clip(px1, 1e-15, 1 - 1e-15).transpose(0, 3, 1, 2)
+                px1 = np.clip(global_px1_all(p, y[ks]), 1e-15, 1 - 1e-15)  # (m, 2, L, L)
                 logits[ks, 0], logits[ks, 1] = np.log1p(-px1), np.log(px1)
             return torch.from_numpy(logits.reshape(n, 4, L, L)).to(x.device, x.dtype)
 
@@ -817,10 +821,8 @@ def excess_over_exact_global(net, xs, process, ps, device="cpu") -> dict:
     mean, se = [], []
     for q in ps:
         y = xs ^ (u < q).astype(np.uint8)
-        pe = edge_marginals(global_posterior_all(float(q), y))  # (n, L, L, 2): P(e = 1 | y)
-        px_g = np.where(y.transpose(0, 2, 3, 1) == 1, 1 - pe, pe)  # P(x = 1 | y)
-        probs = predict_x0(net, y, float(process.t_of_p(q)), process, device=device)
-        px_n = probs[..., 1].transpose(0, 2, 3, 1)  # (n, L, L, 2)
+        px_g = global_px1_all(float(q), y)  # (n, 2, L, L)
+        px_n = predict_x0(net, y, float(process.t_of_p(q)), process, device=device)[..., 1]
         per = kl_bits(px_g, px_n).reshape(len(xs), -1).mean(axis=1)
         mean.append(float(per.mean()))
         se.append(float(per.std(ddof=1) / math.sqrt(len(per))))

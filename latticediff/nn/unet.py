@@ -69,9 +69,9 @@ class _ResBlock(nn.Module):
         super().__init__()
         self.c1 = _PadConv(conv, ch, ch, padding, dim)
         self.c2 = _PadConv(conv, ch, ch, padding, dim)
-        # "group": GroupNorm before each activation. Without it the residual stream can grow
-        # by a factor per block, and in long runs it did, until the output collapsed
-        # (analysis/loopgas_denoisers/README.md).
+        # GroupNorm before each activation ("group", "group-stream"). It bounds the branch,
+        # not the stream h, which GlobalDenoiser normalises between blocks for "group-stream"
+        # (analysis/loopgas_denoisers/README.md: the stream blew up without it).
         self.n1, self.n2 = _norm_layer(norm, ch), _norm_layer(norm, ch)
         self.film = None if emb_dim is None else nn.Linear(emb_dim, 2 * ch)
         if self.film is not None:
