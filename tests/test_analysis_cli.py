@@ -49,3 +49,20 @@ def test_parity_features_rejects_a_bad_device(capsys):
         run.main(["--device", "tpu", "--out", "/tmp/never_written"])
     assert exc.value.code == 2
     assert "--device must be cpu or cuda, got 'tpu'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--L", "3"], "--L must be >= 4 (the radius-1 pattern spans 3 sites), got 3"),
+        (["--n", "100", "--n-plugin", "101"], "--n-plugin must lie in [2, --n = 100], got 101"),
+        (["--confidence", "1"], "--confidence must lie in (0, 1), got 1.0"),
+    ],
+)
+def test_loopgas_fano_rejects_bad_options(argv, match, capsys, tmp_path):
+    run = load_script("ising_markov/loopgas_fano.py")
+    with pytest.raises(SystemExit) as exc:
+        run.main([*argv, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
