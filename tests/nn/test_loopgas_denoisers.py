@@ -552,3 +552,39 @@ def test_exact_steps_samples_resumes_and_rejects_bad_input(tmp_path):
     with pytest.raises(SystemExit) as e:
         es.main(["--quick", "--out", str(tmp_path / "none")])  # no window and no run
     assert e.value.code == 2
+
+
+def test_transfer_gap_scores_exact_local_denoisers_as_their_bayes_gap(tmp_path, capsys):
+    """transfer_gap.py: an exact radius-r module scored by ``measure`` on a larger torus has the
+    excess of the exact radius-r gap computed beside it (same samples and noise), and the
+    peaks and figure come out; bad options give one-line errors."""
+    import sys
+
+    from latticediff.noise import BitFlip
+
+    tg = load_script(RUN.parent / "transfer_gap.py")
+    runmod = sys.modules["run"]
+    proc = BitFlip(gamma=1.0)
+    xs = np.asarray(ld.sample(LoopGas(L=8, x=1.0), n_samples=4, seed=9))
+    ps = [0.04, 0.07, 0.1, 0.13, 0.16]
+    nets = {f"r={r}": runmod.exact_local_module(r, proc) for r in (1, 2)}
+    saved = []
+    st = tg.measure(nets, xs, ps, proc, save=lambda s: saved.append(int(s["done"].sum())))
+    assert saved == [1, 2, 3, 4, 5]
+    for r in (1, 2):
+        np.testing.assert_allclose(st[f"r={r}"], st[f"exact r={r}"], rtol=1e-5, atol=1e-9)
+    assert np.all(st["exact r=1"] > st["exact r=2"])
+    res = tg.analyse(ps, st, n_boot=20)
+    assert set(res) == {"r=1", "r=2", "exact r=1", "exact r=2"}
+    assert 0.04 <= res["exact r=1"]["peak"]["p_peak_grid"] <= 0.16
+    figure_res = dict(L=8, n_samples=4, p=ps, curves=res, peaks_networks=[(1, 0.08, 0.01)])
+    tg.figure(figure_res, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+    for bad, msg in (
+        (["--L", "12"], "--L must be >= 14"),
+        (["--n", "2"], "--n must be >= 4"),
+        (["--p", "0.1", "0.05"], "--p must be >= 5 increasing values"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            tg.main(["--models-dir", str(tmp_path), *bad])
+        assert e.value.code == 2 and msg in capsys.readouterr().err
