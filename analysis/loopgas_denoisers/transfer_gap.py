@@ -23,7 +23,8 @@ at the same L, for the figure.
 Options ``--plan``/``--steps``/``--trained-on`` name the trained weights as in ``run.py``
 (default: the ``full-parity-gn`` plan at 16000 steps, whose local networks have the smallest
 training error). Writes ``OUT/transfer_gap_L{L}.json`` and ``.png``; per-p progress goes to
-``.npz``, from which ``--resume`` continues.
+``.npz``, from which ``--resume`` continues. ``--summary`` collects every L in ``OUT`` into
+``transfer_gap_summary.{json,png}``.
 """
 
 from __future__ import annotations
@@ -172,6 +173,89 @@ def figure(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def summary(out: Path) -> dict:
+    """Collect every ``transfer_gap_L*.json`` in ``out``: the peaks per L and r (networks, and the
+    exact r = 1, 2 gaps on the same samples), drawn in ``transfer_gap_summary.png`` (peak against
+    r per L, with the exact_gap.py peaks; peak against 1/L per r). Returns the table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = sorted(
+        (json.loads(f.read_text()) for f in out.glob("transfer_gap_L*.json")), key=lambda d: d["L"]
+    )
+    if not runs:
+        raise FileNotFoundError(f"no transfer_gap_L*.json in {out}")
+    table = {
+        d["L"]: {
+            k: [c["peak"]["p_peak"], c["peak"]["p_peak_stderr"]] for k, c in d["curves"].items()
+        }
+        for d in runs
+    }
+    fig, ax = plt.subplots(1, 2, figsize=(13.5, 4.6))
+    for i, d in enumerate(runs):
+        col = plt.get_cmap("plasma")(i / max(1, len(runs)))
+        rr = sorted(int(k[2:]) for k in d["curves"] if k.startswith("r="))
+        v = [table[d["L"]][f"r={r}"] for r in rr]
+        ax[0].errorbar(
+            np.array(rr) - 0.15 + 0.1 * i,
+            [a for a, _ in v],
+            [e for _, e in v],
+            fmt="o-",
+            color=col,
+            ms=4,
+            capsize=2,
+            label=f"networks, L = {d['L']}",
+        )
+        if d.get("peaks_exact_same_L"):
+            ex = [(r, v_, e) for r, v_, e in d["peaks_exact_same_L"] if v_ is not None]
+            ax[0].errorbar(
+                [r + 0.3 for r, _, _ in ex],
+                [v_ for _, v_, _ in ex],
+                [e for *_, e in ex],
+                fmt="s",
+                mfc="none",
+                color=col,
+                ms=5,
+                capsize=2,
+                label=f"exact Bayes, L = {d['L']} (exact_gap.py)",
+            )
+    ax[0].axhline(P_C, color="r", lw=0.8, ls="--", label="p_c = 0.1092")
+    ax[0].set_xlabel("radius r")
+    ax[0].set_ylabel("p at the peak of the excess over the exact global")
+    ax[0].set_title("trained L = 16 local networks on larger tori")
+    ax[0].legend(fontsize=7, ncol=2, loc="lower right")
+    inv = np.array([1.0 / d["L"] for d in runs])
+    for k, (name, fmt) in enumerate(
+        (("r=6", "o-"), ("r=2", "s-"), ("exact r=2", "s--"), ("exact r=1", "^--"), ("r=1", "^-"))
+    ):
+        v = [table[d["L"]].get(name) for d in runs]
+        if all(x is not None and x[0] is not None for x in v):
+            ax[1].errorbar(
+                inv,
+                [a for a, _ in v],
+                [e for _, e in v],
+                fmt=fmt,
+                color=f"C{k}",
+                capsize=2,
+                label=name if name.startswith("exact") else f"network {name}",
+            )
+    ax[1].axhline(P_C, color="r", lw=0.8, ls="--", label="p_c = 0.1092")
+    ax[1].set_xlabel("1 / L")
+    ax[1].set_ylabel("p at the peak")
+    ax[1].set_title("the peak against the torus size (same networks)")
+    ax[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(out / "transfer_gap_summary.png", dpi=120)
+    plt.close(fig)
+    res = {"exact_p_c": P_C, "peaks": {str(L): v for L, v in table.items()}}
+    tmp = out / "transfer_gap_summary.json.tmp"
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, out / "transfer_gap_summary.json")
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plan", default="full-parity-gn", choices=sorted(PLANS))
@@ -185,7 +269,20 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument(
+        "--summary", action="store_true", help="only collect the runs in --out into a summary"
+    )
     a = ap.parse_args(argv)
+    if a.summary:
+        try:
+            res = summary(a.out)
+        except FileNotFoundError as e:
+            ap.error(str(e))
+        for L, v in res["peaks"].items():
+            print(
+                f"L = {L}: " + "  ".join(f"{k} {p:.4f}({1e4 * e:.0f})" for k, (p, e) in v.items())
+            )
+        return 0
     plan = with_steps(PLANS[a.plan], a.steps)
     r_max = max(plan["radii"])
     if a.L < 2 * r_max + 2:
@@ -239,7 +336,7 @@ def main(argv=None) -> int:
             (r, curves[f"r={r}"]["peak"]["p_peak"], curves[f"r={r}"]["peak"]["p_peak_stderr"])
             for r in plan["radii"]
         ],
-        wall_s=time.perf_counter() - t0,
+        wall_s_this_call=time.perf_counter() - t0,  # a --resume call counts only its own p
     )
     for exact_file in sorted((HERE / "out").glob("exact_gap*.json")):  # exact_gap.py's outputs
         ex = json.loads(exact_file.read_text())
@@ -254,7 +351,7 @@ def main(argv=None) -> int:
     figure(res, stem.with_suffix(".png"))
     for r, v, e in res["peaks_networks"]:
         print(f"network r = {r}: excess peaks at p = {v} +- {e}")
-    print(f"wrote {stem.with_suffix('.json')} and .png ({res['wall_s']:.0f} s)")
+    print(f"wrote {stem.with_suffix('.json')} and .png ({res['wall_s_this_call']:.0f} s)")
     return 0
 
 

@@ -558,6 +558,7 @@ def test_transfer_gap_scores_exact_local_denoisers_as_their_bayes_gap(tmp_path, 
     """transfer_gap.py: an exact radius-r module scored by ``measure`` on a larger torus has the
     excess of the exact radius-r gap computed beside it (same samples and noise), and the
     peaks and figure come out; bad options give one-line errors."""
+    import json
     import sys
 
     from latticediff.noise import BitFlip
@@ -580,6 +581,14 @@ def test_transfer_gap_scores_exact_local_denoisers_as_their_bayes_gap(tmp_path, 
     figure_res = dict(L=8, n_samples=4, p=ps, curves=res, peaks_networks=[(1, 0.08, 0.01)])
     tg.figure(figure_res, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 10_000
+    for L in (8, 10):  # the summary collects every L in a folder
+        (tmp_path / f"transfer_gap_L{L}.json").write_text(json.dumps(dict(figure_res, L=L)))
+    summ = tg.summary(tmp_path)
+    assert set(summ["peaks"]) == {"8", "10"} and summ["peaks"]["8"]["r=1"][0] is not None
+    assert (tmp_path / "transfer_gap_summary.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit) as e:
+        tg.main(["--models-dir", "x", "--summary", "--out", str(tmp_path / "empty")])
+    assert e.value.code == 2 and "no transfer_gap_L*.json" in capsys.readouterr().err
     for bad, msg in (
         (["--L", "12"], "--L must be >= 14"),
         (["--n", "2"], "--n must be >= 4"),
