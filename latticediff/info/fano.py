@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..lattice import shell_offsets
-from .plugin import _is_int, _layout, _pattern_codes
+from .plugin import _check_counting_input, _is_int, _layout, _pattern_codes
 
 __all__ = ["fano_cmi_bound", "fano_entropy_bound", "FanoBound"]
 
@@ -156,17 +156,7 @@ def fano_cmi_bound(
     >>> round(fano_cmi_bound(x, radius=1).upper, 6)                # the bound is then log 2
     0.693147
     """
-    samples = np.asarray(samples)
-    if samples.dtype.kind not in "biu":
-        raise ParameterError(
-            f"fano_cmi_bound: samples must be an integer or bool array, got {samples.dtype}"
-        )
-    if samples.ndim < 2:
-        raise ParameterError(f"fano_cmi_bound: samples must be (n, *shape), got {samples.shape}")
-    if not _is_int(radius) or radius < 0:
-        raise ParameterError(f"fano_cmi_bound: radius must be an integer >= 0, got {radius!r}")
-    if not _is_int(block) or block < 1:
-        raise ParameterError(f"fano_cmi_bound: block must be an integer >= 1, got {block!r}")
+    samples = _check_counting_input("fano_cmi_bound", samples, radius, block)
     if isinstance(confidence, bool) or not (
         isinstance(confidence, int | float) and 0.0 < confidence < 1.0
     ):

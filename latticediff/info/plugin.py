@@ -111,6 +111,22 @@ def entropy_from_counts(counts, *, bias: str = "none") -> float:
 # reading patterns
 
 
+def _check_counting_input(fn: str, samples, radius, block) -> np.ndarray:
+    """Samples as an array of discrete values ``(n, *shape)``, and a valid radius and block."""
+    samples = np.asarray(samples)
+    if samples.dtype.kind not in "biu":
+        raise ParameterError(
+            f"{fn}: samples must be an integer or bool array (discrete data), got {samples.dtype}"
+        )
+    if samples.ndim < 2:
+        raise ParameterError(f"{fn}: samples must be (n, *shape), got shape {samples.shape}")
+    if not _is_int(radius) or radius < 0:
+        raise ParameterError(f"{fn}: radius must be an integer >= 0, got {radius!r}")
+    if not _is_int(block) or block < 1:
+        raise ParameterError(f"{fn}: block must be an integer >= 1, got {block!r}")
+    return samples
+
+
 def _layout(samples: np.ndarray, channel_axis) -> tuple[np.ndarray, int]:
     """Return (site symbols, alphabet size) with symbols of shape (n, *spatial), int64."""
     if channel_axis is None:
@@ -295,20 +311,9 @@ def plugin_cmi(
     >>> e.details["n_examples"], e.details["n_patterns"]["ABC"]
     (100800, 32)
     """
-    samples = np.asarray(samples)
-    if samples.dtype.kind not in "biu":
-        raise ParameterError(
-            "plugin_cmi: samples must be an integer or bool array (discrete data), "
-            f"got {samples.dtype}"
-        )
-    if samples.ndim < 2:
-        raise ParameterError(f"plugin_cmi: samples must be (n, *shape), got shape {samples.shape}")
-    if not _is_int(radius) or radius < 0:
-        raise ParameterError(f"plugin_cmi: radius must be an integer >= 0, got {radius!r}")
+    samples = _check_counting_input("plugin_cmi", samples, radius, block)
     if not _is_int(c_width) or c_width < 1:
         raise ParameterError(f"plugin_cmi: c_width must be an integer >= 1, got {c_width!r}")
-    if not _is_int(block) or block < 1:
-        raise ParameterError(f"plugin_cmi: block must be an integer >= 1, got {block!r}")
     if bias not in BIAS_CORRECTIONS:
         raise ParameterError(f"plugin_cmi: bias must be one of {BIAS_CORRECTIONS}, got {bias!r}")
     if error not in ERROR_METHODS:
