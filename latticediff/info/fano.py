@@ -22,9 +22,9 @@ A counting argument needs no subtraction:
 The result is an upper bound on the CMI that holds with the stated confidence, with no
 bias correction and no training noise; it is tight only when A is (nearly) determined by B and
 otherwise says little. It assumes independent samples (exact samplers, or a Monte Carlo stream
-thinned beyond its autocorrelation) and translation invariance of the error rate only through
-the uniform choice of centre (for non-translation-invariant data it bounds the centre-averaged
-``H(A|B)``).
+thinned beyond its autocorrelation). The error rate is that of a uniformly drawn centre, so for
+data that are not translation invariant (images, open boundaries) it bounds the
+centre-averaged ``H(A|B)``.
 
 >>> import latticediff as ld
 >>> x = ld.run_mc(ld.LoopGas(L=16), n_samples=4000, seed=0, warn=False).samples
