@@ -193,7 +193,7 @@ def summary(out: Path) -> dict:
         }
         for d in runs
     }
-    fig, ax = plt.subplots(1, 2, figsize=(13.5, 4.6))
+    fig, ax = plt.subplots(1, 2, figsize=(13.5, 5.4))
     for i, d in enumerate(runs):
         col = plt.get_cmap("plasma")(i / max(1, len(runs)))
         rr = sorted(int(k[2:]) for k in d["curves"] if k.startswith("r="))
@@ -225,7 +225,7 @@ def summary(out: Path) -> dict:
     ax[0].set_xlabel("radius r")
     ax[0].set_ylabel("p at the peak of the excess over the exact global")
     ax[0].set_title("trained L = 16 local networks on larger tori")
-    ax[0].legend(fontsize=7, ncol=2, loc="lower right")
+    ax[0].legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     inv = np.array([1.0 / d["L"] for d in runs])
     for k, (name, fmt) in enumerate(
         (("r=6", "o-"), ("r=2", "s-"), ("exact r=2", "s--"), ("exact r=1", "^--"), ("r=1", "^-"))
