@@ -66,3 +66,20 @@ def test_loopgas_fano_rejects_bad_options(argv, match, capsys, tmp_path):
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--mnist", "/nonexistent/mnist"], "--mnist /nonexistent/mnist is not a directory"),
+        (["--t", "0", "0.5"], "--t values must lie in (0, 1), got [0.0, 0.5]"),
+        (["--radius", "2", "1"], "--radius must be increasing integers in [1, 13], got [2, 1]"),
+    ],
+)
+def test_mnist_surrogate_check_rejects_bad_options(argv, match, capsys, tmp_path):
+    run = load_script("mnist_cmi/surrogate_check.py")
+    with pytest.raises(SystemExit) as exc:  # an existing --mnist folder first, so --t is judged
+        run.main(["--mnist", str(tmp_path), *argv, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
