@@ -13,7 +13,9 @@ r = 1, 2; ``run.py``), on a larger torus, to larger r and on more samples.
     python analysis/loopgas_denoisers/exact_gap.py --quick --out /tmp/g   # L = 12, ~1 min
     python analysis/loopgas_denoisers/exact_gap.py --plan large --threads 14  # L = 32, r <= 10
 
-Method: ``n`` exact loop-gas samples (``ld.sample``), 4 well-separated sites each; one uniform
+Method: ``n`` exact loop-gas samples (``ld.sample``), 4 well-separated sites each (``--sites``:
+1, 4, 16 or 64 on a grid of translates; the global posterior of every edge comes from one
+factorisation per sample, ``run.global_px1_all``); one uniform
 per edge shared by every p (``e = u < p``), so the curves are smooth in p; Delta averaged over
 the sites of a sample, errors from the spread over samples. Peak of Delta(p) at fixed r:
 ``run.fit_peak`` (weighted parabola through the grid maximum and two neighbours on each side).
@@ -49,7 +51,7 @@ from run import (  # noqa: E402
     edge_marginals,
     fit_peak,
     gap_markov_length,
-    global_posterior,
+    global_px1_all,
     kl_bits,
     local_posterior,
     local_syndrome_table,
@@ -77,11 +79,15 @@ PLANS = {
 }
 
 
-def sites_of(L: int, n: int, seed: int):
-    """Four sites per sample, a random origin and its translates by L/2 (far apart)."""
+def sites_of(L: int, n: int, seed: int, per: int = 4):
+    """``per`` sites per sample (a square, k^2): a random origin and its translates on a k x k
+    grid of spacing L/k (for 4: the translates by L/2, far apart)."""
+    k = math.isqrt(per)
+    if k * k != per or not 1 <= k <= L:
+        raise ValueError(f"sites per sample must be a square k^2 with 1 <= k <= L, got {per}")
     rng = np.random.default_rng(seed)
     i, j = rng.integers(0, L, n), rng.integers(0, L, n)
-    offs = [(0, 0), (L // 2, 0), (0, L // 2), (L // 2, L // 2)]
+    offs = [(a * L // k, b * L // k) for b in range(k) for a in range(k)]
     n_idx = np.repeat(np.arange(n), len(offs))
     i0 = (np.repeat(i, len(offs)) + np.tile([a for a, _ in offs], n)) % L
     j0 = (np.repeat(j, len(offs)) + np.tile([b for _, b in offs], n)) % L
@@ -94,7 +100,8 @@ def gaps_at(p: float, x: np.ndarray, u: np.ndarray, sites, radii) -> np.ndarray:
     n_idx, i0, j0 = sites
     y = x ^ (u < p).astype(np.uint8)
     ya = np.stack([y[n_idx, 0, i0, j0], y[n_idx, 1, i0, j0]], axis=1)
-    px_g = _px(edge_marginals(global_posterior(p, y, sites)), ya)
+    g = global_px1_all(p, y)  # every edge from one factorisation per sample
+    px_g = np.stack([g[n_idx, 0, i0, j0], g[n_idx, 1, i0, j0]], axis=1)
     out = np.empty((len(radii), x.shape[0]))
     for k, r in enumerate(radii):
         table = local_syndrome_table(r, p) if r <= 2 else None
@@ -261,6 +268,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--n-boot", type=int, default=400)
     ap.add_argument("--threads", type=int, default=1, help="Numba threads")
+    ap.add_argument(
+        "--sites",
+        type=int,
+        default=4,
+        choices=[1, 4, 16, 64],
+        help="sites per sample, on a grid of translates (default 4; more sites cut the noise "
+        "of the per-sample means, at the cost of the r >= 3 window Pfaffians per site)",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "out")
     a = ap.parse_args(argv)
     if a.n is not None and a.n < 3:
@@ -272,6 +287,8 @@ def main(argv=None) -> int:
     name = a.plan or ("quick" if a.quick else "full")
     plan = dict(PLANS[name])
     stem = "exact_gap_large" if name == "large" else "exact_gap"  # keep full's outputs apart
+    if a.sites != 4:
+        stem += f"_s{a.sites}"
     if a.n is not None:
         plan["n"] = a.n
     import numba
@@ -281,7 +298,9 @@ def main(argv=None) -> int:
 
     a.out.mkdir(parents=True, exist_ok=True)
     L, n = plan["L"], plan["n"]
-    key = json.dumps({**plan, "seed": a.seed}, sort_keys=True)
+    # the default 4 sites stay out of the key, which keeps caches made before --sites valid
+    key = json.dumps({**plan, "seed": a.seed, **({} if a.sites == 4 else {"sites": a.sites})},
+                     sort_keys=True)  # fmt: skip
     cache = a.out / f"{stem}.npz"
     D = np.full((len(plan["radii"]), len(plan["p"]), n), np.nan)
     if cache.exists():
@@ -290,7 +309,7 @@ def main(argv=None) -> int:
                 D = f["D"].copy()
     x = np.asarray(ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=n, seed=a.seed))
     u = np.random.default_rng([a.seed, 1]).random(x.shape)
-    sites = sites_of(L, n, a.seed + 2)
+    sites = sites_of(L, n, a.seed + 2, a.sites)
     t_all = time.perf_counter()
     for k, p in enumerate(plan["p"]):
         if np.all(np.isfinite(D[:, k])):
@@ -308,7 +327,7 @@ def main(argv=None) -> int:
         )
     res = analyse(plan, D, a.n_boot, a.seed + 3)
     res = {
-        "plan": {**plan, "seed": a.seed, "sites_per_sample": 4},
+        "plan": {**plan, "seed": a.seed, "sites_per_sample": a.sites},
         "exact_p_c": P_C,
         **res,
         "wall_s_this_call": time.perf_counter() - t_all,

@@ -393,6 +393,33 @@ def test_gap_vanishes_when_the_window_covers_the_torus(gap_script):
     assert np.abs(d[2]).max() < 1e-9, d[2]
 
 
+def test_gaps_at_all_site_posterior_equals_per_site_route_and_sites_grid(gap_script, study):
+    """gaps_at reads the global posterior from the all-site factorisation; it equals the per-site
+    Pfaffian route on the same sites. sites_of puts k^2 translates on a grid of spacing L/k."""
+    L, n, p = 8, 3, 0.1
+    x = np.asarray(ld.sample(ld.LoopGas(L=L, x=1.0), n_samples=n, seed=7))
+    u = np.random.default_rng(2).random(x.shape)
+    sites = gap_script.sites_of(L, n, 4)
+    d = gap_script.gaps_at(p, x, u, sites, [1, 3])
+    n_idx, i0, j0 = sites
+    y = x ^ (u < p).astype(np.uint8)
+    ya = np.stack([y[n_idx, 0, i0, j0], y[n_idx, 1, i0, j0]], axis=1)
+    px_g = study._px(study.edge_marginals(study.global_posterior(p, y, sites)), ya)
+    for k, r in enumerate([1, 3]):
+        px_l = study._px(study.edge_marginals(study.local_posterior(r, p, y, sites)), ya)
+        want = study.kl_bits(px_g, px_l).mean(axis=1).reshape(n, -1).mean(axis=1)
+        np.testing.assert_allclose(d[k], want, rtol=1e-7, atol=1e-12)
+    s16 = gap_script.sites_of(L, n, 4, per=16)
+    assert len(s16[0]) == 16 * n and np.array_equal(s16[0], np.repeat(np.arange(n), 16))
+    di = (s16[1][:16] - s16[1][0]) % L
+    dj = (s16[2][:16] - s16[2][0]) % L
+    assert sorted(zip(di.tolist(), dj.tolist(), strict=True)) == [
+        (a, b) for a in (0, 2, 4, 6) for b in (0, 2, 4, 6)
+    ]
+    with pytest.raises(ValueError, match="square"):
+        gap_script.sites_of(L, n, 4, per=8)
+
+
 def test_drift_fit_recovers_the_limit(gap_script):
     radii = [1, 2, 3, 4, 5, 6]
     peaks = [0.11 - 0.12 / r for r in radii]
