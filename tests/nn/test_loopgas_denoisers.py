@@ -427,6 +427,10 @@ def test_drift_fit_recovers_the_limit(gap_script):
     a, b = gap_script.drift_fit(radii, peaks, [0.01] * 6, fit_from=2)
     assert abs(a - 0.11) < 1e-12 and abs(b + 0.12) < 1e-12
     assert gap_script.drift_fit(radii, [None] * 4 + [0.1, 0.1], [0.01] * 6, 2) is None
+    nu = gap_script.NU_NISHIMORI  # the scaling form p_c + b r^(-1/nu) is recovered too
+    peaks = [0.1092 - 0.04 * r ** (-1 / nu) for r in radii]
+    a, b = gap_script.drift_fit(radii, peaks, [0.01] * 6, fit_from=1, exponent=1 / nu)
+    assert abs(a - 0.1092) < 1e-12 and abs(b + 0.04) < 1e-12
 
 
 def test_exact_gap_quick_run(gap_script, tmp_path, capsys):
@@ -443,6 +447,7 @@ def test_exact_gap_quick_run(gap_script, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "r = 1: peak" in out and not any(ln.startswith("p = ") for ln in out.splitlines())
     assert math.isfinite(res["drift"]["p_inf_stderr"])
+    assert math.isfinite(res["drift_nu"]["p_inf_stderr"]) and res["drift_nu"]["exponent"] < 1
     with pytest.raises(SystemExit) as exc:
         gap_script.main(["--quick", "--n", "2", "--out", str(tmp_path)])
     assert exc.value.code == 2
