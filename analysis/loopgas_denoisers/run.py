@@ -757,7 +757,8 @@ def exact_comparison(models, xs, process, plan, device, log) -> dict:
         ya = np.stack([y[n_idx, 0, i0, j0], y[n_idx, 1, i0, j0]], axis=1)
         xa = np.stack([xs[n_idx, 0, i0, j0], xs[n_idx, 1, i0, j0]], axis=1)
 
-        px_g = _px(edge_marginals(global_posterior(q, y, sites)), ya)
+        g = global_px1_all(q, y)  # every edge from one factorisation per sample
+        px_g = np.stack([g[n_idx, 0, i0, j0], g[n_idx, 1, i0, j0]], axis=1)
         h_g[k] = per_sample(-np.log(np.where(xa == 1, px_g, 1 - px_g)).mean(axis=1))
         for r in plan["radii"]:
             st = sites if r <= 2 else sites_loc
