@@ -19,13 +19,16 @@ factorisation per sample, ``run.global_px1_all``); one uniform
 per edge shared by every p (``e = u < p``), so the curves are smooth in p; Delta averaged over
 the sites of a sample, errors from the spread over samples. Peak of Delta(p) at fixed r:
 ``run.fit_peak`` (weighted parabola through the grid maximum and two neighbours on each side).
-Drift: ``p*(r) = p_inf + b / r`` fitted over r >= ``--fit-from``; every error (peaks, p_inf) is
-a bootstrap over samples that redoes every peak and the fit on the same resampled set, so the
-correlation between radii (same samples) is carried through. Markov length of the gap:
-``run.gap_markov_length`` (``log Delta = c - r / xi`` over r >= 2).
+Drift: ``p*(r) = p_inf + b / r`` and the scaling form ``p_inf + b r^(-1/nu)`` (nu = 1.5, the
+Nishimori point's), fitted over r >= the plan's ``fit_from``; every error (peaks, p_inf) is a
+bootstrap over samples that redoes every peak and the fit on the same resampled set, so the
+correlation between radii (same samples) is carried through. The two forms extrapolate
+differently, so neither limit is a measurement of p_c. Markov length of the gap:
+``run.gap_markov_length`` (``log Delta = c - r / xi`` over r >= 2): the form-free locator.
 
-Writes ``out/exact_gap.json`` (and ``exact_gap.npz``, the per-sample values, from which an
-interrupted run resumes) and ``out/exact_gap.png``.
+Writes ``out/exact_gap.json`` (``exact_gap_large.*`` / ``exact_gap_xl.*`` for those plans,
+``_s{N}`` appended for ``--sites N`` other than 4; and ``.npz``, the per-sample values, from
+which an interrupted run resumes) and the ``.png``.
 """
 
 from __future__ import annotations
