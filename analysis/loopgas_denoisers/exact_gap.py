@@ -279,7 +279,7 @@ def figure(plan: dict, res: dict, path: Path) -> None:
     ax[1].set_xlim(left=0)
     ax[1].set_xlabel("1 / r")
     ax[1].set_ylabel("p at the maximum of Delta(r, p)")
-    ax[1].legend(fontsize=8)
+    ax[1].legend(fontsize=8, loc="center right", bbox_to_anchor=(1.0, 0.68))
     ax[1].set_title("peak position against 1/r")
     xi = res["markov_length"]
     good = [(q, x, e) for q, x, e in zip(xi["p"], xi["xi"], xi["xi_stderr"], strict=True) if x]
