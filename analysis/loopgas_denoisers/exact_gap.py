@@ -50,14 +50,11 @@ for _p in (str(REPO), str(HERE)):
         sys.path.insert(0, _p)
 
 from run import (  # noqa: E402
-    _px,
-    edge_marginals,
+    at_sites,
     fit_peak,
     gap_markov_length,
     global_px1_all,
-    kl_bits,
-    local_posterior,
-    local_syndrome_table,
+    local_gaps,
 )
 
 P_C = 0.1092
@@ -79,16 +76,10 @@ PLANS = {
         n=160,
         fit_from=3,
     ),
-    # the same on L = 48 (C is 27 sites wide at r = 10): is the L = 32 peak at r = 7..10 a
-    # finite-size value? ~3 min per p on 2 cores with --sites 16
-    "xl": dict(
-        L=48,
-        radii=list(range(1, 11)),
-        p=[round(0.06 + 0.01 * k, 2) for k in range(10)],
-        n=160,
-        fit_from=3,
-    ),
 }
+# the same on L = 48 (C is 27 sites wide at r = 10): is the L = 32 peak at r = 7..10 a
+# finite-size value? ~3 min per p on 2 cores with --sites 16
+PLANS["xl"] = dict(PLANS["large"], L=48)
 
 
 def sites_of(L: int, n: int, seed: int, per: int = 4):
@@ -109,17 +100,9 @@ def sites_of(L: int, n: int, seed: int, per: int = 4):
 def gaps_at(p: float, x: np.ndarray, u: np.ndarray, sites, radii) -> np.ndarray:
     """Per-sample Delta(r, p) for every r, shape (len(radii), n): the per-edge KL of the radius-r
     posterior from the global one, averaged over the sample's sites and A's two edges."""
-    n_idx, i0, j0 = sites
     y = x ^ (u < p).astype(np.uint8)
-    ya = np.stack([y[n_idx, 0, i0, j0], y[n_idx, 1, i0, j0]], axis=1)
-    g = global_px1_all(p, y)  # every edge from one factorisation per sample
-    px_g = np.stack([g[n_idx, 0, i0, j0], g[n_idx, 1, i0, j0]], axis=1)
-    out = np.empty((len(radii), x.shape[0]))
-    for k, r in enumerate(radii):
-        table = local_syndrome_table(r, p) if r <= 2 else None
-        px_l = _px(edge_marginals(local_posterior(r, p, y, sites, table)), ya)
-        out[k] = kl_bits(px_g, px_l).mean(axis=1).reshape(x.shape[0], -1).mean(axis=1)
-    return out
+    px_g = at_sites(global_px1_all(p, y), sites)  # every edge from one factorisation per sample
+    return local_gaps(p, y, px_g, sites, radii)
 
 
 # Correlation-length exponent of the random-bond Ising model at its Nishimori point, nu = 1.50(3)

@@ -349,6 +349,27 @@ def global_px1_all(p: float, y: np.ndarray) -> np.ndarray:
     return np.where(y == 1, 1 - pe.transpose(0, 3, 1, 2), pe.transpose(0, 3, 1, 2))
 
 
+def at_sites(a: np.ndarray, sites) -> np.ndarray:
+    """The values of ``a`` (n, 2, L, L, ...) on the two edges of each site: (n_sites, 2, ...)."""
+    n_idx, i0, j0 = sites
+    return np.stack([a[n_idx, 0, i0, j0], a[n_idx, 1, i0, j0]], axis=1)
+
+
+def local_gaps(p: float, y: np.ndarray, px_g: np.ndarray, sites, radii) -> np.ndarray:
+    """Exact gaps Delta(r, p) per sample, shape (len(radii), n): the KL divergence of the exact
+    radius-r posterior of x_A from the global one ``px_g`` (P(x = 1 | y) at the sites,
+    (n_sites, 2)), averaged over A's two edges and the sample's sites (an equal number per
+    sample, grouped by sample)."""
+    n = y.shape[0]
+    ya = at_sites(y, sites)
+    out = np.empty((len(radii), n))
+    for k, r in enumerate(radii):
+        table = local_syndrome_table(r, p) if r <= 2 else None
+        px_l = _px(edge_marginals(local_posterior(r, p, y, sites, table)), ya)
+        out[k] = kl_bits(px_g, px_l).mean(axis=1).reshape(n, -1).mean(axis=1)
+    return out
+
+
 def _posterior_from_joint(p: float, py: np.ndarray, ya: np.ndarray) -> np.ndarray:
     """P(e_A = a | y) (last axis indexed by e_A) from ``py[..., b]`` proportional to
     ``P(y_A = b, y_rest)`` and the observed ``ya``: invert the channel ``M = BSC(p) (x) BSC(p)``
@@ -754,11 +775,8 @@ def exact_comparison(models, xs, process, plan, device, log) -> dict:
         t0 = time.perf_counter()
         e = (u < q).astype(np.uint8)
         y = xs ^ e
-        ya = np.stack([y[n_idx, 0, i0, j0], y[n_idx, 1, i0, j0]], axis=1)
-        xa = np.stack([xs[n_idx, 0, i0, j0], xs[n_idx, 1, i0, j0]], axis=1)
-
-        g = global_px1_all(q, y)  # every edge from one factorisation per sample
-        px_g = np.stack([g[n_idx, 0, i0, j0], g[n_idx, 1, i0, j0]], axis=1)
+        ya, xa = at_sites(y, sites), at_sites(xs, sites)
+        px_g = at_sites(global_px1_all(q, y), sites)  # one factorisation per sample
         h_g[k] = per_sample(-np.log(np.where(xa == 1, px_g, 1 - px_g)).mean(axis=1))
         for r in plan["radii"]:
             st = sites if r <= 2 else sites_loc
@@ -767,7 +785,7 @@ def exact_comparison(models, xs, process, plan, device, log) -> dict:
         t = float(process.t_of_p(q))
         for name, net in models.items():
             probs = predict_x0(net, y, t, process, device=device)  # (n, 2, L, L, 2)
-            px_n = np.stack([probs[n_idx, 0, i0, j0, 1], probs[n_idx, 1, i0, j0, 1]], axis=1)
+            px_n = at_sites(probs[..., 1], sites)
             exc[name][k] = per_sample(kl_bits(px_g, px_n).mean(axis=1))
         log(
             f"  exact p={q:.3f}: H_global {h_g[k].mean():.4f}  Delta_exact r=1..: "
@@ -810,21 +828,27 @@ def exact_comparison(models, xs, process, plan, device, log) -> dict:
     )
 
 
+def net_excess(net, y: np.ndarray, px_g: np.ndarray, p: float, process, device="cpu"):
+    """Per-sample excess of ``net`` over the exact global posterior ``px_g`` (P(x = 1 | y) of
+    every edge, (n, 2, L, L)) on the noisy ``y`` at flip probability p: the KL divergence in
+    nats per edge, averaged over every edge of each sample, shape (n,)."""
+    from latticediff.nn import predict_x0
+
+    px_n = predict_x0(net, y, float(process.t_of_p(p)), process, device=device)[..., 1]
+    return kl_bits(px_g, px_n).reshape(len(y), -1).mean(axis=1)
+
+
 def excess_over_exact_global(net, xs, process, ps, device="cpu") -> dict:
     """A network's excess loss over the exact global denoiser, ``E_y KL(P(x_e | y) || q(x_e |
     y))`` in nats per edge, averaged over every edge of each clean sample in ``xs``, at each p
     in ``ps``; errors from the spread over samples. The noise is that of
     :func:`exact_comparison` (one uniform per edge, ``SEEDS["exact_noise"]``), so with the same
     ``xs`` the two agree up to the choice of sites (all edges here, four sites there)."""
-    from latticediff.nn import predict_x0
-
     u = np.random.default_rng(SEEDS["exact_noise"]).random(xs.shape)
     mean, se = [], []
     for q in ps:
         y = xs ^ (u < q).astype(np.uint8)
-        px_g = global_px1_all(float(q), y)  # (n, 2, L, L)
-        px_n = predict_x0(net, y, float(process.t_of_p(q)), process, device=device)[..., 1]
-        per = kl_bits(px_g, px_n).reshape(len(xs), -1).mean(axis=1)
+        per = net_excess(net, y, global_px1_all(float(q), y), float(q), process, device)
         mean.append(float(per.mean()))
         se.append(float(per.std(ddof=1) / math.sqrt(len(per))))
     return dict(p=[float(q) for q in ps], mean=mean, stderr=se, n_samples=int(len(xs)))

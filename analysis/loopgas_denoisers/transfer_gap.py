@@ -49,14 +49,12 @@ from run import (  # noqa: E402
     GAMMA,
     PLANS,
     SEEDS,
-    _px,
+    at_sites,
     build_models,
-    edge_marginals,
     global_px1_all,
-    kl_bits,
     load_weights,
-    local_posterior,
-    local_syndrome_table,
+    local_gaps,
+    net_excess,
     peaks_with_bootstrap,
     weights_cache,
     with_steps,
@@ -70,8 +68,6 @@ def measure(nets: dict, xs: np.ndarray, ps, process, *, exact_radii=(1, 2), stat
     """Per-sample excess of every net over the exact global posterior, and the exact radius-r
     gaps for ``exact_radii``: dict name -> (len(ps), n) arrays. ``state`` (the same dict, from
     a previous call) skips the p already done; ``save(state)`` is called after each p."""
-    from latticediff.nn import predict_x0
-
     n, L = xs.shape[0], xs.shape[-1]
     names = list(nets) + [f"exact r={r}" for r in exact_radii]
     if state is None:
@@ -86,18 +82,11 @@ def measure(nets: dict, xs: np.ndarray, ps, process, *, exact_radii=(1, 2), stat
         t0 = time.perf_counter()
         y = xs ^ (u < q).astype(np.uint8)
         px_g = global_px1_all(float(q), y)  # (n, 2, L, L)
-        t = float(process.t_of_p(q))
         for name, net in nets.items():
-            px_n = predict_x0(net, y, t, process, device="cpu")[..., 1]
-            state[name][k] = kl_bits(px_g, px_n).reshape(n, -1).mean(axis=1)
-        ya = np.stack([y[sites[0], 0, sites[1], sites[2]], y[sites[0], 1, sites[1], sites[2]]], 1)
-        g_sites = np.stack(
-            [px_g[sites[0], 0, sites[1], sites[2]], px_g[sites[0], 1, sites[1], sites[2]]], 1
-        )
-        for r in exact_radii:
-            table = local_syndrome_table(r, float(q))
-            px_l = _px(edge_marginals(local_posterior(r, float(q), y, sites, table)), ya)
-            state[f"exact r={r}"][k] = kl_bits(g_sites, px_l).reshape(n, -1).mean(axis=1)
+            state[name][k] = net_excess(net, y, px_g, float(q), process)
+        gaps = local_gaps(float(q), y, at_sites(px_g, sites), sites, exact_radii)
+        for r, row in zip(exact_radii, gaps, strict=True):
+            state[f"exact r={r}"][k] = row
         state["done"][k] = True
         if save is not None:
             save(state)
